@@ -1,0 +1,511 @@
+"""The math of the Gumbel-Softmax (Concrete) distribution, written once.
+
+Everything here is a TensorFlow function of tensors: the layers in
+`keras_gumbel.layers` read their temperature variable and seed generator and
+call these functions, adding no math of their own.
+
+Numerics, in one place:
+
+- Uniform noise is drawn from `[tiny, 1)`, `tiny` the smallest normal number of
+  the dtype the noise is computed in, so `-log(u)` and `log(-log(u))` are
+  finite for every draw. No `+1e-20` guard: that constant is 0 in float16.
+- float16 and bfloat16 inputs are computed in float32 (noise, division by the
+  temperature, softmax) and the result is cast back to the input's dtype.
+- The gradients are written by hand (`tf.custom_gradient`) so that logits of
+  `-inf` (masked classes) give zero gradient instead of `inf * 0 = NaN`, and so
+  that the gradient with respect to the temperature stays finite at small
+  temperatures and large logits.
+
+References:
+    - Jang, Gu, Poole. Categorical Reparameterization with Gumbel-Softmax.
+      ICLR 2017. https://arxiv.org/abs/1611.01144
+    - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous Relaxation
+      of Discrete Random Variables. ICLR 2017.
+      https://arxiv.org/abs/1611.00712
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "sample_gumbel",
+    "sample_logistic",
+    "gumbel_softmax",
+    "gumbel_sigmoid",
+    "kl_categorical_uniform",
+    "kl_bernoulli_uniform",
+]
+
+_HALF_DTYPES = (tf.float16, tf.bfloat16)
+
+
+# --------------------------------------------------------------------------
+# Argument checks. Messages follow Keras's wording:
+# "Invalid value received for argument `x`. Expected ... Received: x=..."
+# --------------------------------------------------------------------------
+
+
+def _invalid(name, expected, received):
+    return ValueError(
+        f"Invalid value received for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={received!r}"
+    )
+
+
+def _is_symbolic(x):
+    return isinstance(x, keras.KerasTensor)
+
+
+def _check_not_keras_tensor(x, name, func):
+    if _is_symbolic(x):
+        raise ValueError(
+            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
+            f"take a symbolic Keras input. Received: {name}={x}. In a "
+            "functional model, use the layers instead: "
+            "`keras_gumbel.GumbelSoftmax`, `STGumbel`, `GumbelSigmoid` or "
+            "`STGumbelSigmoid`."
+        )
+
+
+def check_temperature_value(value, name="temperature"):
+    """Validates a concrete temperature: a positive, finite number or array.
+
+    Returns the value as a Python float when it is a scalar number.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise _invalid(name, "a positive float", value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not (math.isfinite(number) and number > 0):
+            raise _invalid(name, "a positive, finite float", value)
+        return number
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.floating)
+            or np.issubdtype(array.dtype, np.integer)):
+        raise _invalid(
+            name, "a positive float or a float tensor of positive values",
+            value)
+    if not np.all(np.isfinite(array) & (array > 0)):
+        raise _invalid(name, "positive, finite values", value)
+    return value
+
+
+def _temperature_tensor(temperature, dtype, validate):
+    """Converts `temperature` to a tensor of `dtype`, validating what it can.
+
+    Python numbers and eager tensors are checked now (a `ValueError`);
+    symbolic tensors inside a `tf.function` get a run-time assertion, which XLA
+    drops.
+    """
+    if _is_symbolic(temperature):
+        raise ValueError(
+            "Invalid value received for argument `temperature`. Expected a "
+            "float or a TensorFlow tensor, not a symbolic Keras tensor. "
+            f"Received: temperature={temperature}"
+        )
+    if isinstance(temperature, (numbers.Real, np.ndarray, np.generic)):
+        if validate:
+            check_temperature_value(temperature)
+        return tf.cast(tf.constant(temperature), dtype)
+    if isinstance(temperature, keras.Variable):
+        temperature = temperature.value
+    tau = tf.convert_to_tensor(temperature)
+    if tau.dtype == tf.bool or not (tau.dtype.is_floating
+                                    or tau.dtype.is_integer):
+        raise _invalid("temperature", "a float tensor", temperature)
+    tau = tf.cast(tau, dtype)
+    if validate:
+        if tf.executing_eagerly():
+            check_temperature_value(tau.numpy())
+        else:
+            tau = tf.debugging.assert_all_finite(
+                tau, "Invalid value received for argument `temperature`: "
+                "expected positive, finite values; got NaN or inf.")
+            with tf.control_dependencies([tf.debugging.assert_positive(
+                    tau, message="Invalid value received for argument "
+                    "`temperature`: expected positive, finite values.")]):
+                tau = tf.identity(tau)
+    return tau
+
+
+def _logits_tensor(logits, func):
+    _check_not_keras_tensor(logits, "logits", func)
+    if isinstance(logits, keras.Variable):
+        logits = logits.value
+    x = tf.convert_to_tensor(logits)
+    if not x.dtype.is_floating:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a "
+            "floating-point tensor of unnormalized log-probabilities. "
+            f"Received: logits with dtype={x.dtype.name}"
+        )
+    if x.shape.rank == 0:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a tensor "
+            "of rank >= 1 (the classes along `axis`). Received: logits with "
+            "shape=()"
+        )
+    return x
+
+
+def _normalize_axis(axis, rank):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(
+            axis, (numbers.Integral,)):
+        raise _invalid("axis", "an integer", axis)
+    axis = int(axis)
+    if rank is not None and not -rank <= axis < rank:
+        raise ValueError(
+            "Invalid value received for argument `axis`. Expected an integer "
+            f"in [-{rank}, {rank}) for an input of rank {rank}. "
+            f"Received: axis={axis}"
+        )
+    if rank is not None and axis < 0:
+        axis += rank
+    return axis
+
+
+def _check_hard(hard):
+    if not isinstance(hard, (bool, np.bool_)):
+        raise _invalid("hard", "a bool", hard)
+    return bool(hard)
+
+
+def _compute_dtype(dtype):
+    return tf.float32 if dtype in _HALF_DTYPES else dtype
+
+
+# --------------------------------------------------------------------------
+# Noise.
+# --------------------------------------------------------------------------
+
+
+def _uniform(shape, dtype, seed):
+    """Uniform noise on `[tiny, 1)`, computed in `dtype`.
+
+    The floor is the smallest *normal* number: anything smaller (0, or a
+    subnormal flushed to 0) would make `log(u)` infinite.
+    """
+    tiny = np.finfo(dtype.as_numpy_dtype).tiny
+    return keras.random.uniform(
+        shape, minval=tiny, maxval=1.0, dtype=dtype.name, seed=seed)
+
+
+def _float_dtype(dtype, name="dtype"):
+    try:
+        dtype = tf.as_dtype(keras.backend.standardize_dtype(dtype))
+    except (TypeError, ValueError):
+        raise _invalid(name, "a floating-point dtype", dtype) from None
+    if not dtype.is_floating:
+        raise _invalid(name, "a floating-point dtype", dtype.name)
+    return dtype
+
+
+def sample_gumbel(shape, dtype="float32", seed=None):
+    """Draws standard Gumbel(0, 1) noise, finite for every draw.
+
+    `g = -log(-log(u))` with `u` uniform on `[tiny, 1)`: `g` lies in about
+    `[-4.5, 16.6]` in float32. float16 and bfloat16 noise is computed in
+    float32 and cast.
+
+    Args:
+        shape: the shape of the noise, a tuple or a 1-D integer tensor.
+        dtype: a floating-point dtype.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`, with the
+            meaning `keras.random` gives them: an integer gives the same noise
+            on every call, a `SeedGenerator` new noise on each call.
+
+    Returns:
+        A tensor of `shape` and `dtype`.
+    """
+    dtype = _float_dtype(dtype)
+    compute = _compute_dtype(dtype)
+    u = _uniform(shape, compute, seed)
+    return tf.cast(-tf.math.log(-tf.math.log(u)), dtype)
+
+
+def sample_logistic(shape, dtype="float32", seed=None):
+    """Draws standard logistic noise, `log(u) - log(1 - u)`, finite always.
+
+    The difference of two independent Gumbel(0, 1) draws, from one uniform.
+    Arguments as in `sample_gumbel`.
+    """
+    dtype = _float_dtype(dtype)
+    compute = _compute_dtype(dtype)
+    u = _uniform(shape, compute, seed)
+    # u < 1 strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too.
+    return tf.cast(tf.math.log(u) - tf.math.log1p(-u), dtype)
+
+
+# --------------------------------------------------------------------------
+# Relaxed samples with hand-written gradients.
+# --------------------------------------------------------------------------
+
+
+def _sum_to_shape(grad, shape):
+    """Sums a broadcast gradient back to the `shape` of its input."""
+    reduce_axes, _ = tf.raw_ops.BroadcastGradientArgs(
+        s0=shape, s1=tf.shape(grad))
+    return tf.reshape(tf.reduce_sum(grad, axis=reduce_axes), shape)
+
+
+def _tau_grad(z, s, tau, axis):
+    """d loss / d tau, where z = p / tau and s = d loss / d z.
+
+    d z / d tau = -z / tau. Because `s` sums to zero along the class axis for
+    the softmax, `z` may be shifted by its maximum there; that keeps `z * s`
+    small where `s` is not zero. `-inf` entries (masked classes) have `s = 0`
+    and contribute 0, not NaN (`multiply_no_nan`).
+    """
+    if axis is not None:
+        z = z - tf.reduce_max(z, axis=axis, keepdims=True)
+    return _sum_to_shape(
+        -tf.math.multiply_no_nan(z, s) / tau, tf.shape(tau))
+
+
+def _relaxed_softmax(perturbed, tau, axis, hard):
+    """softmax(perturbed / tau) along `axis`, or its one-hot (straight-through).
+
+    `perturbed` is logits + Gumbel noise; the gradient flows to it and to tau.
+    """
+    depth = tf.shape(perturbed)[axis]
+
+    @tf.custom_gradient
+    def _fn(p, t):
+        z = p / t
+        y = tf.nn.softmax(z, axis=axis)
+        if hard:
+            out = tf.one_hot(
+                tf.argmax(z, axis=axis), depth, axis=axis, dtype=y.dtype)
+        else:
+            out = y
+
+        def grad(dy):
+            # The softmax's gradient, also for the hard sample
+            # (straight-through): s = y * (dy - <dy, y>).
+            s = y * (dy - tf.reduce_sum(dy * y, axis=axis, keepdims=True))
+            return s / t, _tau_grad(z, s, t, axis)
+
+        return out, grad
+
+    return _fn(perturbed, tau)
+
+
+def _relaxed_sigmoid(perturbed, tau, hard):
+    """sigmoid(perturbed / tau), or `perturbed > 0` (straight-through)."""
+
+    @tf.custom_gradient
+    def _fn(p, t):
+        z = p / t
+        y = tf.math.sigmoid(z)
+        out = tf.cast(z > 0, y.dtype) if hard else y
+
+        def grad(dy):
+            # y * (1 - y) has no division: finite when y is exactly 0 or 1.
+            s = dy * y * (1 - y)
+            return s / t, _tau_grad(z, s, t, None)
+
+        return out, grad
+
+    return _fn(perturbed, tau)
+
+
+def _gumbel_softmax(logits, temperature, hard, axis, seed, validate=True):
+    """`gumbel_softmax` on a validated tensor; `axis` non-negative."""
+    dtype = logits.dtype
+    compute = _compute_dtype(dtype)
+    x = tf.cast(logits, compute)
+    tau = _temperature_tensor(temperature, compute, validate)
+    g = tf.cast(sample_gumbel(tf.shape(x), compute, seed), compute)
+    y = _relaxed_softmax(x + g, tau, axis, hard)
+    return tf.cast(y, dtype)
+
+
+def _gumbel_sigmoid(logits, temperature, hard, seed, validate=True):
+    dtype = logits.dtype
+    compute = _compute_dtype(dtype)
+    x = tf.cast(logits, compute)
+    tau = _temperature_tensor(temperature, compute, validate)
+    noise = sample_logistic(tf.shape(x), compute, seed)
+    y = _relaxed_sigmoid(x + noise, tau, hard)
+    return tf.cast(y, dtype)
+
+
+def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
+    """Draws one sample of the Gumbel-Softmax (Concrete) distribution.
+
+    `y = softmax((logits + g) / temperature)` along `axis`, `g` standard
+    Gumbel noise. With `hard=True` the forward value is the exact one-hot of
+    the sample's argmax (a sample of the categorical distribution, by the
+    Gumbel-max trick) and the gradient is that of the soft sample drawn with
+    the same noise: the straight-through Gumbel estimator.
+
+    Args:
+        logits: a float tensor of unnormalized log-probabilities (not
+            probabilities: pass `log(p)` if you hold `p`). `-inf` masks a
+            class: it is never sampled and gets zero gradient.
+        temperature: a positive float, a scalar tensor or variable, or a
+            tensor that broadcasts against `logits`, e.g. shape `(batch, 1)`
+            for one temperature per example. Differentiable.
+        hard: whether to return one-hot samples (straight-through).
+        axis: the axis of the classes.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`, with the
+            meaning `keras.random` gives them. For a given seed, `hard=True`
+            and `hard=False` draw the same noise.
+
+    Returns:
+        A tensor of the shape and dtype of `logits`. float16 and bfloat16
+        logits are computed in float32 and the result cast back.
+
+    Example:
+
+    >>> logits = tf.math.log([[0.1, 0.6, 0.3]])
+    >>> y = gumbel_softmax(logits, temperature=0.5, seed=1)
+    >>> float(tf.reduce_sum(y))  # doctest: +ELLIPSIS
+    1.0...
+    """
+    x = _logits_tensor(logits, "gumbel_softmax")
+    hard = _check_hard(hard)
+    axis = _normalize_axis(axis, x.shape.rank)
+    return _gumbel_softmax(x, temperature, hard, axis, seed)
+
+
+def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
+    """Draws one sample of the relaxed Bernoulli (binary Concrete).
+
+    `y = sigmoid((logits + l) / temperature)`, `l` standard logistic noise;
+    each element is an independent binary variable with
+    `P(1) = sigmoid(logits)`. With `hard=True` the forward value is exactly
+    0 or 1 (`logits + l > 0`, a Bernoulli sample) and the gradient that of
+    the soft sample drawn with the same noise.
+
+    Args:
+        logits: a float tensor of log-odds. `+inf` and `-inf` give 1 and 0.
+        temperature: as in `gumbel_softmax`.
+        hard: whether to return 0/1 samples (straight-through).
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A tensor of the shape and dtype of `logits`.
+    """
+    x = _logits_tensor(logits, "gumbel_sigmoid")
+    hard = _check_hard(hard)
+    return _gumbel_sigmoid(x, temperature, hard, seed)
+
+
+# --------------------------------------------------------------------------
+# Deterministic counterparts (the layers' inference modes).
+# --------------------------------------------------------------------------
+
+
+def softmax_mode(logits, axis=-1):
+    """One-hot of the most likely class, `one_hot(argmax(logits, axis))`."""
+    x = tf.convert_to_tensor(logits)
+    rank = x.shape.rank
+    axis = _normalize_axis(axis, rank)
+    return tf.one_hot(
+        tf.argmax(x, axis=axis), tf.shape(x)[axis], axis=axis, dtype=x.dtype)
+
+
+def sigmoid_mode(logits):
+    """The most likely binary outcome, `logits > 0`, as 0/1 floats."""
+    x = tf.convert_to_tensor(logits)
+    return tf.cast(x > 0, x.dtype)
+
+
+def tempered_softmax(logits, temperature=1.0, axis=-1):
+    """The noiseless relaxation `softmax(logits / temperature)`."""
+    x = tf.convert_to_tensor(logits)
+    compute = _compute_dtype(x.dtype)
+    tau = _temperature_tensor(temperature, compute, validate=True)
+    axis = _normalize_axis(axis, x.shape.rank)
+    y = tf.nn.softmax(tf.cast(x, compute) / tau, axis=axis)
+    return tf.cast(y, x.dtype)
+
+
+def tempered_sigmoid(logits, temperature=1.0):
+    """The noiseless relaxation `sigmoid(logits / temperature)`."""
+    x = tf.convert_to_tensor(logits)
+    compute = _compute_dtype(x.dtype)
+    tau = _temperature_tensor(temperature, compute, validate=True)
+    return tf.cast(tf.math.sigmoid(tf.cast(x, compute) / tau), x.dtype)
+
+
+# --------------------------------------------------------------------------
+# KL terms for the ELBO.
+# --------------------------------------------------------------------------
+
+
+def _sum_latents(kl):
+    """Sums a per-variable KL over every axis but the first (the batch)."""
+    if kl.shape.rank is not None and kl.shape.rank <= 1:
+        return kl
+    return tf.reduce_sum(kl, axis=tf.range(1, tf.rank(kl)))
+
+
+def kl_categorical_uniform(logits, axis=-1):
+    """KL(q || uniform) of categorical distributions given by logits.
+
+    `KL = sum_k q_k (log q_k + log K)`, computed from `log_softmax` (log-space:
+    no `log(softmax)` underflow). Classes with `-inf` logits have `q = 0` and
+    add 0. Always `>= 0`.
+
+    Args:
+        logits: float tensor; the classes along `axis`. The usual VAE shape is
+            `(batch, latents, classes)`.
+        axis: the axis of the classes.
+
+    Returns:
+        The KL per example: summed over the classes and then over every axis
+        but the first, so `(batch, latents, classes)` and `(batch, classes)`
+        give shape `(batch,)`; a rank-1 input gives a scalar.
+    """
+    x = _logits_tensor(logits, "kl_categorical_uniform")
+    axis = _normalize_axis(axis, x.shape.rank)
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    log_q = tf.nn.log_softmax(x, axis=axis)
+    q = tf.math.exp(log_q)
+    # 0 * log 0 = 0: a masked class contributes nothing, with zero gradient.
+    safe_log_q = tf.where(q > 0, log_q, tf.zeros_like(log_q))
+    num_classes = tf.cast(tf.shape(x)[axis], x.dtype)
+    kl = tf.reduce_sum(q * safe_log_q, axis=axis) + tf.math.log(num_classes)
+    return tf.cast(_sum_latents(kl), dtype)
+
+
+def kl_bernoulli_uniform(logits):
+    """KL(q || Bernoulli(0.5)) of Bernoulli variables given by log-odds.
+
+    `KL = p log p + (1 - p) log(1 - p) + log 2`, `p = sigmoid(logits)`, with
+    `log p = -softplus(-logits)` and `log(1 - p) = -softplus(logits)`
+    (log-space: finite for logits up to the float range; `+-inf` give
+    `log 2`).
+
+    Args:
+        logits: float tensor of log-odds, e.g. shape `(batch, units)`.
+
+    Returns:
+        The KL per example, summed over every axis but the first:
+        `(batch, units)` gives shape `(batch,)`. A rank-1 input is taken as
+        one example's variables and gives a scalar.
+    """
+    x = _logits_tensor(logits, "kl_bernoulli_uniform")
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    p = tf.math.sigmoid(x)
+    # 0 * log 0 = 0 at logits of +-inf; the `where` sits on the log, not on
+    # the product, so that the unused branch's gradient is not 0 * inf.
+    log_p = -tf.math.softplus(-x)
+    log_1mp = -tf.math.softplus(x)
+    safe_log_p = tf.where(p > 0, log_p, tf.zeros_like(p))
+    safe_log_1mp = tf.where(p < 1, log_1mp, tf.zeros_like(p))
+    kl = (p * safe_log_p + (1 - p) * safe_log_1mp
+          + tf.cast(math.log(2.0), x.dtype))
+    if kl.shape.rank == 1:
+        kl = tf.reduce_sum(kl)
+    else:
+        kl = _sum_latents(kl)
+    return tf.cast(kl, dtype)

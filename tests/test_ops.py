@@ -1,0 +1,1074 @@
+"""Tests of `keras_gumbel.ops`, the math of the Gumbel-Softmax distribution.
+
+Conventions:
+
+- Every random draw has a fixed seed, so every test is deterministic; the
+  statistical tests still state a significance level (`ALPHA`) or a tolerance
+  in standard errors, so that a failure means "this would be a very unlikely
+  draw if the op were right", not "the seed was unlucky".
+- Statistical references are independent of `ops`: TFP distributions, scipy's
+  closed forms, exact probabilities from the logits, or plain TensorFlow
+  autodiff of the textbook formula.
+- Gradients are taken of `sum(y * w)` with weights `w` that differ per class
+  and per row: the plain `sum(y)` has zero gradient through a softmax by
+  construction and would prove nothing.
+"""
+
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+import scipy.special
+import scipy.stats
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_gumbel import ops
+
+tfd = tfp.distributions
+
+# Significance level of every goodness-of-fit test (chi-square, KS, binomial).
+# The seeds are fixed, so this is the false-alarm rate over choices of seed,
+# not a flakiness rate.
+ALPHA = 1e-3
+# Mean comparisons: |difference| <= N_SE standard errors. 5 SE is a two-sided
+# false-alarm rate of ~6e-7 for a (CLT-)normal estimate.
+N_SE = 5.0
+
+EULER_GAMMA = 0.5772156649015329
+FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64"]
+HALF_DTYPES = ["float16", "bfloat16"]
+# Machine epsilon of the half dtypes (10 and 7 mantissa bits).
+HALF_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
+TEMPERATURES = [0.1, 0.5, 1.0, 10.0]
+# Tolerance against a float64 reference, relative to the largest entry:
+# 1e-5 for float32 (~100 ulps: a softmax, a division and sums of 5-8 terms),
+# 1e-10 for float64.
+REFERENCE_RTOL = {"float32": 1e-5, "float64": 1e-10}
+
+# Class probabilities for the Gumbel-max tests; a probability of 0 is a logit
+# of -inf (a masked class).
+CATEGORICAL_PROBS = {
+    "uniform": [0.25, 0.25, 0.25, 0.25],
+    "moderate": [0.1, 0.6, 0.3],
+    "skewed": [0.9, 0.06, 0.03, 0.01],
+    "masked": [0.5, 0.0, 0.2, 0.3],
+}
+
+
+# --------------------------------------------------------------------------
+# Helpers.
+# --------------------------------------------------------------------------
+
+
+def _f64(x):
+    """A tensor (any float dtype, bfloat16 included) as a float64 array."""
+    return tf.cast(x, tf.float64).numpy()
+
+
+def _logits_from_probs(probs, offset=3.0):
+    """log(probs) + offset, with -inf for zero probabilities.
+
+    The offset checks that the ops treat logits as unnormalized.
+    """
+    probs = np.asarray(probs, np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(probs) + offset
+
+
+def _random_logits(shape, seed=0, scale=2.0):
+    """Fixed-seed normal logits, as a float64 array."""
+    return np.random.default_rng(seed).normal(size=shape) * scale
+
+
+def _weights(shape):
+    """Loss weights that differ per class and per row (not symmetric)."""
+    rng = np.random.default_rng(0)
+    return rng.normal(size=shape) + np.arange(shape[-1])
+
+
+def _weighted_grads(fn, logits, temperature, dtype="float32"):
+    """y = fn(x, tau) and the gradients of sum(y * w) w.r.t. x and tau.
+
+    `x` and `tau` are `tf.Variable`s made from `logits` and `temperature`.
+    """
+    x = tf.Variable(tf.constant(logits, dtype))
+    tau = tf.Variable(tf.constant(temperature, dtype))
+    w = tf.constant(_weights(x.shape), dtype)
+    with tf.GradientTape() as tape:
+        y = fn(x, tau)
+        loss = tf.reduce_sum(tf.cast(y, dtype) * w)
+    grad_x, grad_tau = tape.gradient(loss, [x, tau])
+    return y, grad_x, grad_tau
+
+
+def _assert_close_to_reference(actual, desired, dtype):
+    """`actual`, computed in `dtype`, against a reference (REFERENCE_RTOL)."""
+    desired = _f64(desired)
+    rtol = REFERENCE_RTOL[dtype]
+    np.testing.assert_allclose(_f64(actual), desired, rtol=rtol,
+                               atol=rtol * np.abs(desired).max())
+
+
+def _assert_one_hot(y, axis):
+    """Values exactly 0 or 1, and exactly one 1 along `axis`."""
+    y = _f64(y)
+    assert np.all((y == 0.0) | (y == 1.0))
+    np.testing.assert_array_equal(y.sum(axis=axis), 1.0)
+
+
+def _assert_finite(*tensors):
+    for t in tensors:
+        assert t is not None
+        assert np.all(np.isfinite(_f64(t))), t
+
+
+def _chisquare_p(counts, probs):
+    """Chi-square p-value of `counts` against `probs`.
+
+    Classes of probability 0 are left out of the test (their expected count
+    is 0); the caller asserts that they were never drawn.
+    """
+    counts = np.asarray(counts, np.float64)
+    probs = np.asarray(probs, np.float64)
+    keep = probs > 0
+    expected = counts.sum() * probs[keep] / probs[keep].sum()
+    return scipy.stats.chisquare(counts[keep], expected).pvalue
+
+
+def _assert_means_close(a, b):
+    """Means of two independent samples within N_SE standard errors."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    se = np.sqrt(a.var(axis=0) / len(a) + b.var(axis=0) / len(b))
+    # `1e-12` allows identical degenerate samples (se = 0).
+    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) <= N_SE * se
+                  + 1e-12), (a.mean(axis=0), b.mean(axis=0), se)
+
+
+# --------------------------------------------------------------------------
+# 1. Gumbel-max: hard samples are draws of Categorical(softmax(logits)).
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CATEGORICAL_PROBS))
+def test_hard_gumbel_softmax_frequencies_match_softmax(name):
+    # N = 20000 draws; the smallest non-zero expected count is 200.
+    n = 20000
+    probs = CATEGORICAL_PROBS[name]
+    logits = np.tile(_logits_from_probs(probs), (n, 1)).astype(np.float32)
+    y = ops.gumbel_softmax(logits, temperature=0.5, hard=True, seed=1234)
+    _assert_one_hot(y, axis=-1)
+    counts = _f64(y).sum(axis=0)
+    # A class of probability 0 (logit -inf) is never drawn.
+    np.testing.assert_array_equal(counts[np.asarray(probs) == 0], 0)
+    assert _chisquare_p(counts, probs) > ALPHA, (counts, probs)
+
+
+@pytest.mark.parametrize("layout", ["rank2_axis0", "rank3_axis1",
+                                    "rank3_axis-2"])
+def test_hard_gumbel_softmax_frequencies_along_other_axis(layout):
+    # Classes along an axis other than the last; N = 20000 draws per
+    # distribution, each distribution tested at ALPHA / 2 (Bonferroni).
+    n = 20000
+    dists = [CATEGORICAL_PROBS["skewed"], CATEGORICAL_PROBS["masked"]]
+    if layout == "rank2_axis0":
+        dists = dists[:1]
+        # (classes, n): one draw per column.
+        logits = np.tile(_logits_from_probs(dists[0])[:, None], (1, n))
+        axis, count_axes = 0, (1,)
+    else:
+        # (n, classes, 2): column c along the last axis is distribution c.
+        column = np.stack([_logits_from_probs(p) for p in dists], axis=-1)
+        logits = np.tile(column[None], (n, 1, 1))
+        axis = 1 if layout == "rank3_axis1" else -2
+        count_axes = (0,)
+    y = ops.gumbel_softmax(logits.astype(np.float32), temperature=1.0,
+                           hard=True, axis=axis, seed=99)
+    assert y.shape == logits.shape
+    _assert_one_hot(y, axis=axis)
+    counts = _f64(y).sum(axis=count_axes)
+    if counts.ndim == 1:
+        counts = counts[:, None]
+    for c, probs in enumerate(dists):
+        np.testing.assert_array_equal(
+            counts[np.asarray(probs) == 0, c], 0)
+        assert _chisquare_p(counts[:, c], probs) > ALPHA / len(dists)
+
+
+def test_hard_gumbel_sigmoid_frequencies_match_sigmoid():
+    # N = 20000 draws per unit; an exact binomial test per unit at
+    # ALPHA / units (Bonferroni). Reference: P(1) = sigmoid(logit), exactly.
+    n = 20000
+    logits = np.array([-2.0, -0.5, 0.0, 1.0, 3.0], np.float32)
+    y = _f64(ops.gumbel_sigmoid(np.tile(logits, (n, 1)), temperature=0.3,
+                                hard=True, seed=7))
+    assert np.all((y == 0.0) | (y == 1.0))
+    probs = scipy.special.expit(logits.astype(np.float64))
+    for unit, p in enumerate(probs):
+        k = int(y[:, unit].sum())
+        assert scipy.stats.binomtest(k, n, p).pvalue > ALPHA / len(probs)
+
+
+# --------------------------------------------------------------------------
+# 2. Relaxed samples follow the Concrete distribution.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_gumbel_softmax_matches_tfp_relaxed_one_hot_categorical(temperature):
+    # N = 20000 samples from each; two-sample KS per coordinate at
+    # ALPHA / classes (Bonferroni), and means within N_SE standard errors.
+    # At tau = 0.1 many coordinates round to exactly 0 or 1 in both samples;
+    # ks_2samp handles ties, and the rounding is the same on both sides.
+    n = 20000
+    logits = _logits_from_probs([0.1, 0.6, 0.3]).astype(np.float32)
+    ours = _f64(ops.gumbel_softmax(np.tile(logits, (n, 1)), temperature,
+                                   seed=2024))
+    reference = _f64(tfd.RelaxedOneHotCategorical(
+        temperature, logits=logits).sample(n, seed=(3, 14)))
+    assert ours.shape == reference.shape == (n, 3)
+    for k in range(3):
+        p = scipy.stats.ks_2samp(ours[:, k], reference[:, k]).pvalue
+        assert p > ALPHA / 3, (k, p)
+    _assert_means_close(ours, reference)
+
+
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_gumbel_softmax_log_ratio_is_logistic(temperature):
+    # Closed form: with y = softmax((x + g) / tau), the scaled log-ratio
+    # tau * (log y_i - log y_j) = x_i - x_j + g_i - g_j, and the difference of
+    # two independent Gumbel(0, 1) is Logistic(0, 1). One-sample KS against
+    # scipy's logistic CDF, N = 20000, at ALPHA / 2 for two pairs. float64,
+    # so that no coordinate underflows to 0 at tau = 0.1.
+    n = 20000
+    logits = np.array([0.5, -1.0, 2.0], np.float64)
+    y = _f64(ops.gumbel_softmax(np.tile(logits, (n, 1)), temperature,
+                                seed=31))
+    for i, j in [(0, 1), (2, 0)]:
+        ratio = temperature * (np.log(y[:, i]) - np.log(y[:, j]))
+        p = scipy.stats.kstest(
+            ratio, scipy.stats.logistic(loc=logits[i] - logits[j]).cdf).pvalue
+        assert p > ALPHA / 2, (i, j, p)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_gumbel_sigmoid_matches_tfp_relaxed_bernoulli(temperature):
+    # N = 20000 per unit, 3 units. Two-sample KS against TFP's
+    # RelaxedBernoulli at ALPHA / 3 (Bonferroni over units); means within
+    # N_SE standard errors. Saturated draws (exactly 0 or 1 in float32) are
+    # ties shared by both samples, which ks_2samp handles.
+    n = 20000
+    logits = np.array([-1.5, 0.0, 2.0], np.float32)
+    ours = _f64(ops.gumbel_sigmoid(np.tile(logits, (n, 1)), temperature,
+                                   seed=77))
+    reference = _f64(tfd.RelaxedBernoulli(
+        temperature, logits=logits).sample(n, seed=(2, 71)))
+    assert ours.shape == reference.shape == (n, 3)
+    for unit in range(3):
+        p = scipy.stats.ks_2samp(ours[:, unit], reference[:, unit]).pvalue
+        assert p > ALPHA / 3, (unit, p)
+    _assert_means_close(ours, reference)
+
+
+# tau = 0.1 is left out: there sigmoid(z) rounds to exactly 1.0 (float64,
+# z > ~37) for ~15% of the draws at logit 2, an atom that a one-sample KS
+# against a continuous CDF cannot take. The TFP comparison covers tau = 0.1.
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 10.0])
+def test_gumbel_sigmoid_matches_closed_form_cdf(temperature):
+    # Closed form: Y = sigmoid((x + L) / tau), L ~ Logistic(0, 1), so
+    # P(Y <= y) = sigmoid(tau * logit(y) - x). One-sample KS, N = 20000 per
+    # unit, at ALPHA / 3 (Bonferroni over 3 units). float64.
+    n = 20000
+    logits = np.array([-1.5, 0.0, 2.0], np.float64)
+    y = _f64(ops.gumbel_sigmoid(np.tile(logits, (n, 1)), temperature,
+                                seed=78))
+    for unit, x in enumerate(logits):
+
+        def cdf(v, x=x):
+            return scipy.special.expit(
+                temperature * scipy.special.logit(v) - x)
+
+        p = scipy.stats.kstest(y[:, unit], cdf).pvalue
+        assert p > ALPHA / 3, (unit, p)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_gumbel_moments_and_distribution(dtype):
+    # N = 10^6. Gumbel(0, 1): mean = Euler-Mascheroni gamma, variance
+    # pi^2 / 6, excess kurtosis 12 / 5. Standard errors: sqrt(var / N) for
+    # the mean, var * sqrt((kurtosis - 1) / N) = var * sqrt(4.4 / N) for the
+    # variance; both within N_SE. Plus a KS test against scipy's gumbel_r.
+    n = 10**6
+    g = ops.sample_gumbel((n,), dtype=dtype, seed=11)
+    assert g.dtype == tf.as_dtype(dtype) and g.shape == (n,)
+    g = _f64(g)
+    var = math.pi**2 / 6
+    assert abs(g.mean() - EULER_GAMMA) <= N_SE * math.sqrt(var / n)
+    assert abs(g.var() - var) <= N_SE * var * math.sqrt(4.4 / n)
+    assert scipy.stats.kstest(g, scipy.stats.gumbel_r.cdf).pvalue > ALPHA
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_logistic_moments_and_distribution(dtype):
+    # N = 10^6. Logistic(0, 1): mean 0, variance pi^2 / 3, excess kurtosis
+    # 6 / 5, so the variance's SE is var * sqrt(3.2 / N); both within N_SE.
+    # Plus a KS test against scipy's logistic.
+    n = 10**6
+    s = ops.sample_logistic((n,), dtype=dtype, seed=12)
+    assert s.dtype == tf.as_dtype(dtype) and s.shape == (n,)
+    s = _f64(s)
+    var = math.pi**2 / 3
+    assert abs(s.mean()) <= N_SE * math.sqrt(var / n)
+    assert abs(s.var() - var) <= N_SE * var * math.sqrt(3.2 / n)
+    assert scipy.stats.kstest(s, scipy.stats.logistic.cdf).pvalue > ALPHA
+
+
+# --------------------------------------------------------------------------
+# 3. Straight-through estimator and the hand-written gradients.
+# --------------------------------------------------------------------------
+
+# (logits shape, class axis) for the categorical gradient tests.
+CATEGORICAL_LAYOUTS = [((16, 5), -1), ((5, 16), 0), ((4, 5, 3), 1)]
+
+
+@pytest.mark.parametrize("shape,axis", CATEGORICAL_LAYOUTS)
+def test_hard_gumbel_softmax_is_one_hot_of_soft_sample(shape, axis):
+    logits = _random_logits(shape).astype(np.float32)
+    soft = ops.gumbel_softmax(logits, 0.7, hard=False, axis=axis, seed=5)
+    hard = ops.gumbel_softmax(logits, 0.7, hard=True, axis=axis, seed=5)
+    _assert_one_hot(hard, axis=axis)
+    # Same seed, same noise: the hard sample is the argmax of the soft one.
+    np.testing.assert_array_equal(
+        np.argmax(_f64(hard), axis=axis), np.argmax(_f64(soft), axis=axis))
+
+
+@pytest.mark.parametrize("shape,axis", CATEGORICAL_LAYOUTS)
+@pytest.mark.parametrize("per_example", [False, True])
+def test_hard_gumbel_softmax_gradient_equals_soft_gradient(shape, axis,
+                                                           per_example):
+    logits = _random_logits(shape, seed=1)
+    if per_example:
+        # One temperature per position outside the class axis.
+        tau_shape = list(shape)
+        tau_shape[axis] = 1
+        temperature = np.random.default_rng(2).uniform(0.3, 2.0, tau_shape)
+    else:
+        temperature = 0.7
+
+    def run(hard):
+        return _weighted_grads(
+            lambda x, t: ops.gumbel_softmax(x, t, hard=hard, axis=axis,
+                                            seed=21),
+            logits, temperature)
+
+    _, gx_soft, gt_soft = run(False)
+    y_hard, gx_hard, gt_hard = run(True)
+    _assert_one_hot(y_hard, axis=axis)
+    assert gx_hard.shape == shape
+    assert gt_hard.shape == np.shape(temperature)
+    # Non-trivial gradients, so that equality means something.
+    assert np.abs(_f64(gx_soft)).max() > 1e-3
+    assert np.abs(_f64(gt_soft)).max() > 1e-3
+    # Both come from the same soft sample (same noise): equal to float
+    # round-off.
+    np.testing.assert_allclose(_f64(gx_hard), _f64(gx_soft), rtol=1e-6,
+                               atol=1e-7)
+    np.testing.assert_allclose(_f64(gt_hard), _f64(gt_soft), rtol=1e-6,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_hard_gumbel_sigmoid_gradient_equals_soft_gradient(per_example):
+    shape = (16, 6)
+    logits = _random_logits(shape, seed=3)
+    temperature = (np.random.default_rng(4).uniform(0.3, 2.0, (16, 1))
+                   if per_example else 0.6)
+
+    def run(hard):
+        return _weighted_grads(
+            lambda x, t: ops.gumbel_sigmoid(x, t, hard=hard, seed=8),
+            logits, temperature)
+
+    y_soft, gx_soft, gt_soft = run(False)
+    y_hard, gx_hard, gt_hard = run(True)
+    y_hard = _f64(y_hard)
+    assert np.all((y_hard == 0.0) | (y_hard == 1.0))
+    # Same noise: the hard sample is the soft one thresholded at 1/2.
+    np.testing.assert_array_equal(y_hard, (_f64(y_soft) > 0.5))
+    assert gt_hard.shape == np.shape(temperature)
+    assert np.abs(_f64(gx_soft)).max() > 1e-3
+    assert np.abs(_f64(gt_soft)).max() > 1e-3
+    np.testing.assert_allclose(_f64(gx_hard), _f64(gx_soft), rtol=1e-6,
+                               atol=1e-7)
+    np.testing.assert_allclose(_f64(gt_hard), _f64(gt_soft), rtol=1e-6,
+                               atol=1e-7)
+
+
+# Temperature shapes for logits of shape (batch, classes) = (8, 5): the
+# docstring allows any tensor that broadcasts against the logits.
+TEMPERATURE_SHAPES = {
+    "scalar": (),
+    "per_example": (8, 1),
+    "per_class": (1, 5),
+    "per_element": (8, 5),
+}
+
+
+def _autodiff_reference(kind, dtype, seed, logits, temperature):
+    """Autodiff, in float64, of the textbook formula with the op's noise.
+
+    The noise is `sample_gumbel` / `sample_logistic` in `dtype` with the same
+    integer seed, cast to float64; `logits` and `temperature` are already
+    rounded to `dtype`. float64 makes the reference more accurate than a
+    float32 op, so the comparison tests the op, not the reference.
+    """
+
+    def formula(x, t):
+        if kind == "softmax":
+            g = ops.sample_gumbel(tf.shape(x), dtype=dtype, seed=seed)
+            return tf.nn.softmax((x + tf.cast(g, tf.float64)) / t, axis=-1)
+        noise = ops.sample_logistic(tf.shape(x), dtype=dtype, seed=seed)
+        return tf.math.sigmoid((x + tf.cast(noise, tf.float64)) / t)
+
+    return _weighted_grads(formula, logits.astype(np.float64),
+                           temperature.astype(np.float64), "float64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("tau_shape", sorted(TEMPERATURE_SHAPES))
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid"])
+def test_soft_gradient_matches_autodiff(kind, tau_shape, dtype):
+    # The hand-written gradients (w.r.t. logits and temperature) against TF
+    # autodiff of softmax((x + g) / tau) or sigmoid((x + l) / tau).
+    shape, seed = (8, 5), 17
+    logits = _random_logits(shape, seed=6).astype(dtype)
+    temperature = np.random.default_rng(7).uniform(
+        0.3, 2.0, TEMPERATURE_SHAPES[tau_shape]).astype(dtype)
+    op = ops.gumbel_softmax if kind == "softmax" else ops.gumbel_sigmoid
+    y, gx, gt = _weighted_grads(lambda x, t: op(x, t, seed=seed), logits,
+                                temperature, dtype)
+    y_ref, gx_ref, gt_ref = _autodiff_reference(kind, dtype, seed, logits,
+                                                temperature)
+    assert y.dtype == gx.dtype == gt.dtype == tf.as_dtype(dtype)
+    assert gx.shape == shape and gt.shape == temperature.shape
+    _assert_close_to_reference(y, y_ref, dtype)
+    _assert_close_to_reference(gx, gx_ref, dtype)
+    _assert_close_to_reference(gt, gt_ref, dtype)
+
+
+@pytest.mark.parametrize("shape,axis", CATEGORICAL_LAYOUTS)
+@pytest.mark.parametrize("hard", [False, True])
+def test_gumbel_softmax_noise_is_sample_gumbel(shape, axis, hard):
+    # With an integer seed S, gumbel_softmax(x, tau, seed=S) uses exactly
+    # g = sample_gumbel(shape(x), seed=S).
+    x = tf.constant(_random_logits(shape, seed=10), tf.float32)
+    g = ops.sample_gumbel(tf.shape(x), seed=42)
+    y = ops.gumbel_softmax(x, 0.4, hard=hard, axis=axis, seed=42)
+    soft = tf.nn.softmax((x + g) / 0.4, axis=axis)
+    if hard:
+        expected = tf.one_hot(tf.argmax(soft, axis=axis), shape[axis],
+                              axis=axis if axis >= 0 else -1)
+        np.testing.assert_array_equal(_f64(y), _f64(expected))
+    else:
+        np.testing.assert_allclose(_f64(y), _f64(soft), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_gumbel_sigmoid_noise_is_sample_logistic(hard):
+    x = tf.constant(_random_logits((10, 4), seed=11), tf.float32)
+    noise = ops.sample_logistic(tf.shape(x), seed=43)
+    y = ops.gumbel_sigmoid(x, 0.4, hard=hard, seed=43)
+    if hard:
+        np.testing.assert_array_equal(_f64(y), _f64(x + noise > 0))
+    else:
+        np.testing.assert_allclose(
+            _f64(y), _f64(tf.math.sigmoid((x + noise) / 0.4)), rtol=1e-6,
+            atol=1e-7)
+
+
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_temperature_as_keras_variable_gets_a_gradient(fn):
+    # The layers hold the temperature in a keras.Variable.
+    x = tf.constant(_random_logits((6, 4), seed=12), tf.float32)
+    w = tf.constant(_weights((6, 4)), tf.float32)
+    op = getattr(ops, fn)
+    tau = keras.Variable(0.8)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(op(x, tau, seed=3) * w)
+    grad = tape.gradient(loss, tau)
+    tau_ref = tf.Variable(0.8)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(op(x, tau_ref, seed=3) * w)
+    grad_ref = tape.gradient(loss, tau_ref)
+    assert grad is not None and abs(float(grad_ref)) > 1e-3
+    np.testing.assert_allclose(float(grad), float(grad_ref), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# 4. Seeds.
+# --------------------------------------------------------------------------
+
+RANDOM_FNS = {
+    "gumbel_softmax": lambda seed: ops.gumbel_softmax(
+        tf.zeros((50, 4)), 0.5, seed=seed),
+    "gumbel_softmax_hard": lambda seed: ops.gumbel_softmax(
+        tf.zeros((50, 4)), 0.5, hard=True, seed=seed),
+    "gumbel_sigmoid": lambda seed: ops.gumbel_sigmoid(
+        tf.zeros((50, 4)), 0.5, seed=seed),
+    "sample_gumbel": lambda seed: ops.sample_gumbel((50, 4), seed=seed),
+    "sample_logistic": lambda seed: ops.sample_logistic((50, 4), seed=seed),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_FNS))
+def test_integer_seed_repeats(name):
+    fn = RANDOM_FNS[name]
+    np.testing.assert_array_equal(_f64(fn(123)), _f64(fn(123)))
+    # ... and a different integer gives different noise.
+    assert not np.array_equal(_f64(fn(123)), _f64(fn(124)))
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_FNS))
+def test_seed_generator_advances_and_is_reproducible(name):
+    fn = RANDOM_FNS[name]
+    gen_a = keras.random.SeedGenerator(7)
+    gen_b = keras.random.SeedGenerator(7)
+    first_a, second_a = _f64(fn(gen_a)), _f64(fn(gen_a))
+    first_b, second_b = _f64(fn(gen_b)), _f64(fn(gen_b))
+    # New noise on each call...
+    assert not np.array_equal(first_a, second_a)
+    # ... and the same sequence from the same seed.
+    np.testing.assert_array_equal(first_a, first_b)
+    np.testing.assert_array_equal(second_a, second_b)
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_FNS))
+def test_no_seed_gives_new_noise(name):
+    fn = RANDOM_FNS[name]
+    assert not np.array_equal(_f64(fn(None)), _f64(fn(None)))
+
+
+# --------------------------------------------------------------------------
+# 5. Numerics.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("fn", ["sample_gumbel", "sample_logistic"])
+def test_noise_is_finite_for_a_large_draw(fn, dtype):
+    # 10^6 draws. A uniform computed naively in float16 hits u = 0 with
+    # probability ~2^-11 per draw, so this would see an inf; the floor at the
+    # smallest normal number (and float32 computation for half dtypes) keeps
+    # every draw finite.
+    noise = getattr(ops, fn)((10**6,), dtype=dtype, seed=2)
+    assert noise.dtype == tf.as_dtype(dtype)
+    values = _f64(noise)
+    assert np.all(np.isfinite(values))
+    # Not a constant: the noise spans more than a unit interval.
+    assert values.max() - values.min() > 5.0
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("edge", ["lowest", "highest"])
+@pytest.mark.parametrize("fn", ["sample_gumbel", "sample_logistic"])
+def test_noise_is_finite_at_the_edges_of_the_uniform_draw(
+        monkeypatch, fn, edge, dtype):
+    # The extreme uniform draws are too rare to hit by sampling (2^-23 per
+    # draw in float32), so the generator is replaced by one that returns
+    # exactly the lowest value it may return (`minval`, which must be the
+    # floor, > 0) or the highest (the largest float below `maxval` = 1).
+    original = tf.random.stateless_uniform
+
+    def edge_uniform(shape, seed, minval=0, maxval=None, dtype=tf.float32,
+                     **kwargs):
+        if not tf.as_dtype(dtype).is_floating:  # the seed pair: unchanged
+            return original(shape, seed, minval, maxval, dtype, **kwargs)
+        minval = tf.convert_to_tensor(minval, dtype)
+        maxval = tf.convert_to_tensor(maxval, dtype)
+        value = minval if edge == "lowest" else tf.constant(
+            np.nextafter(maxval.numpy(), 0), dtype)
+        return tf.fill(shape, value)
+
+    monkeypatch.setattr(tf.random, "stateless_uniform", edge_uniform)
+    noise = _f64(getattr(ops, fn)((4,), dtype=dtype, seed=0))
+    assert np.all(np.isfinite(noise)), noise
+
+
+# Logits with masked classes (-inf), classes along the last axis.
+MASKED_LOGITS = np.array([[0.0, -np.inf, 1.0, 2.0],
+                          [-np.inf, 3.0, -np.inf, 0.0],
+                          [-np.inf, -np.inf, -np.inf, 5.0]], np.float32)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
+def test_gumbel_softmax_masked_logits(hard, temperature):
+    # 3 x 500 rows: the masked classes get exactly 0, in the sample and in the
+    # gradient, and nothing is NaN.
+    logits = np.tile(MASKED_LOGITS, (500, 1))
+    y, gx, gt = _weighted_grads(
+        lambda x, t: ops.gumbel_softmax(x, t, hard=hard, seed=4),
+        logits, temperature)
+    _assert_finite(y, gx, gt)
+    mask = np.isinf(logits)
+    assert np.all(_f64(y)[mask] == 0.0)
+    assert np.all(_f64(gx)[mask] == 0.0)
+    np.testing.assert_allclose(_f64(y).sum(axis=-1), 1.0, rtol=1e-6)
+    if hard:
+        _assert_one_hot(y, axis=-1)
+    # A fully masked-but-one row is deterministic: the one class, always.
+    np.testing.assert_array_equal(_f64(y)[2::3, 3], 1.0)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
+def test_gumbel_sigmoid_infinite_logits(hard, temperature):
+    logits = np.tile(np.array([[-np.inf, np.inf, 0.5, -1.0]], np.float32),
+                     (200, 1))
+    y, gx, gt = _weighted_grads(
+        lambda x, t: ops.gumbel_sigmoid(x, t, hard=hard, seed=6),
+        logits, temperature)
+    _assert_finite(y, gx, gt)
+    y, gx = _f64(y), _f64(gx)
+    assert np.all(y[:, 0] == 0.0)
+    assert np.all(y[:, 1] == 1.0)
+    assert np.all(gx[:, :2] == 0.0)
+    # The finite units still get a gradient.
+    assert np.abs(gx[:, 2:]).max() > 1e-3
+
+
+EXTREME_LOGITS = np.array([[1e4, -1e4, 0.0, 5e3],
+                           [-1e4, -1e4, 1e4, 1e4],
+                           [-1e4, -1e4, -1e4, -1e4],
+                           [1e4, 1e4 - 1.0, -1e4, 3.0]], np.float32)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("temperature", [1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_extreme_logits_and_temperatures_are_finite(fn, temperature, hard):
+    logits = np.tile(EXTREME_LOGITS, (50, 1))
+    y, gx, gt = _weighted_grads(
+        lambda x, t: getattr(ops, fn)(x, t, hard=hard, seed=9),
+        logits, temperature)
+    _assert_finite(y, gx, gt)
+    y = _f64(y)
+    assert np.all((y >= 0.0) & (y <= 1.0))
+    if fn == "gumbel_softmax":
+        np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-6)
+    if hard:
+        assert np.all((y == 0.0) | (y == 1.0))
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_half_precision_is_computed_in_float32(fn, dtype):
+    op = getattr(ops, fn)
+    logits = tf.constant(_random_logits((64, 6), seed=13), dtype)
+    y = op(logits, 0.5, seed=10)
+    assert y.dtype == tf.as_dtype(dtype)
+    _assert_finite(y)
+    # The same op on the float32 logits, cast back, gives the same result:
+    # the computation (noise included) happens in float32.
+    y32 = op(tf.cast(logits, tf.float32), 0.5, seed=10)
+    np.testing.assert_array_equal(_f64(y), _f64(tf.cast(y32, dtype)))
+    if fn == "gumbel_softmax":
+        # Each of the 6 entries is rounded to the dtype (relative error
+        # <= eps / 2), so the row sum is 1 within 6 * eps / 2; we allow
+        # 6 * eps (eps = 2^-10 for float16, 2^-7 for bfloat16).
+        eps = HALF_EPS[dtype]
+        np.testing.assert_allclose(_f64(y).sum(axis=-1), 1.0, rtol=0,
+                                   atol=6 * eps)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_half_precision_extremes_do_not_overflow(fn, hard, dtype):
+    # 1e4 / 1e-3 = 1e7 overflows float16 (max 65504): an op computing in
+    # float16 would give inf and NaN here.
+    logits = np.tile(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 2.0]]), (20, 1))
+    y, gx, gt = _weighted_grads(
+        lambda x, t: getattr(ops, fn)(x, t, hard=hard, seed=12),
+        logits, 1e-3, dtype)
+    assert y.dtype == gx.dtype == gt.dtype == tf.as_dtype(dtype)
+    _assert_finite(y, gx, gt)
+    if fn == "gumbel_softmax":
+        # A logit gap of 1e4 at tau = 1e-3: the sample is the argmax.
+        np.testing.assert_array_equal(_f64(y), np.tile(
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], (20, 1)))
+
+
+@pytest.mark.parametrize("temperature", [
+    0.3, np.float64(0.3), tf.constant(0.3, tf.float64)],
+    ids=["python_float", "np_float64", "float64_tensor"])
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid",
+                                "tempered_softmax", "tempered_sigmoid"])
+def test_float64_stays_float64(fn, temperature):
+    # Computed in float64 throughout, the temperature included: equal to the
+    # float64 formula to ~1e-12, far below float32's ~1e-7.
+    x = tf.constant(_random_logits((20, 5), seed=14), tf.float64)
+    tau = tf.constant(0.3, tf.float64)
+    if fn.startswith("gumbel"):
+        y = getattr(ops, fn)(x, temperature, seed=15)
+    else:
+        y = getattr(ops, fn)(x, temperature)
+    assert y.dtype == tf.float64
+    if fn == "gumbel_softmax":
+        g = ops.sample_gumbel(tf.shape(x), dtype="float64", seed=15)
+        expected = tf.nn.softmax((x + g) / tau)
+    elif fn == "gumbel_sigmoid":
+        noise = ops.sample_logistic(tf.shape(x), dtype="float64", seed=15)
+        expected = tf.math.sigmoid((x + noise) / tau)
+    elif fn == "tempered_softmax":
+        expected = tf.nn.softmax(x / tau)
+    else:
+        expected = tf.math.sigmoid(x / tau)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-12,
+                               atol=1e-14)
+
+
+# --------------------------------------------------------------------------
+# 6. Bad input.
+# --------------------------------------------------------------------------
+
+TEMPERATURE_MESSAGE = re.escape(
+    "Invalid value received for argument `temperature`")
+
+# (id, factory of a bad temperature, text of the received value). Logits
+# have shape (3, 4), so a (3, 1) temperature is per example.
+BAD_TEMPERATURES = [
+    ("zero", lambda: 0.0, "temperature=0.0"),
+    ("zero_int", lambda: 0, "temperature=0"),
+    ("negative", lambda: -1.5, "temperature=-1.5"),
+    ("nan", lambda: float("nan"), "temperature=nan"),
+    ("inf", lambda: float("inf"), "temperature=inf"),
+    ("np_float32_zero", lambda: np.float32(0.0), "0.0"),
+    ("np_float64_negative", lambda: np.float64(-2.0), "-2.0"),
+    ("np_float32_nan", lambda: np.float32("nan"), "nan"),
+    ("tensor_zero", lambda: tf.constant(0.0), "0.0"),
+    ("tensor_negative", lambda: tf.constant(-0.5), "-0.5"),
+    ("tensor_inf", lambda: tf.constant(np.inf), "inf"),
+    ("tensor_per_example_one_bad",
+     lambda: tf.constant([[1.0], [-3.0], [2.0]]), "-3."),
+    ("array_per_example_nan",
+     lambda: np.array([[1.0], [np.nan], [2.0]]), "nan"),
+]
+TEMPERATURE_FNS = {
+    "gumbel_softmax": lambda t: ops.gumbel_softmax(tf.zeros((3, 4)), t),
+    "gumbel_sigmoid": lambda t: ops.gumbel_sigmoid(tf.zeros((3, 4)), t),
+    "tempered_softmax": lambda t: ops.tempered_softmax(tf.zeros((3, 4)), t),
+    "tempered_sigmoid": lambda t: ops.tempered_sigmoid(tf.zeros((3, 4)), t),
+}
+
+
+@pytest.mark.parametrize(
+    "make,received", [(m, r) for _, m, r in BAD_TEMPERATURES],
+    ids=[i for i, _, _ in BAD_TEMPERATURES])
+@pytest.mark.parametrize("fn", sorted(TEMPERATURE_FNS))
+def test_bad_temperature_raises(fn, make, received):
+    with pytest.raises(ValueError, match=TEMPERATURE_MESSAGE) as info:
+        TEMPERATURE_FNS[fn](make())
+    assert received in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_bad_temperature_in_tf_function_fails_at_run_time(fn):
+    # Inside a tf.function the temperature is symbolic: a run-time assertion.
+    op = getattr(ops, fn)
+    call = tf.function(lambda t: op(tf.zeros((3, 4)), t, seed=1))
+    assert call(tf.constant(0.5)).shape == (3, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature"):
+        call(tf.constant(0.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature"):
+        call(tf.constant(np.nan, tf.float32))
+
+
+LOGITS_FNS = {
+    "gumbel_softmax": ops.gumbel_softmax,
+    "gumbel_sigmoid": ops.gumbel_sigmoid,
+    "kl_categorical_uniform": ops.kl_categorical_uniform,
+    "kl_bernoulli_uniform": ops.kl_bernoulli_uniform,
+}
+
+
+@pytest.mark.parametrize("logits,dtype_name", [
+    (lambda: tf.constant([[1, 2, 3]]), "int32"),
+    (lambda: np.array([[1, 2, 3]], np.int64), "int64"),
+    (lambda: [[1, 2, 3]], "int32"),
+    (lambda: tf.constant([[True, False]]), "bool"),
+], ids=["tf_int32", "np_int64", "list_int", "bool"])
+@pytest.mark.parametrize("fn", sorted(LOGITS_FNS))
+def test_non_float_logits_raise(fn, logits, dtype_name):
+    with pytest.raises(ValueError, match="`logits`") as info:
+        LOGITS_FNS[fn](logits())
+    assert dtype_name in str(info.value)
+
+
+@pytest.mark.parametrize("fn", ["tempered_softmax", "tempered_sigmoid"])
+def test_tempered_integer_logits_raise(fn):
+    # Like gumbel_softmax: integer logits are rejected. (Computing in the
+    # logits' dtype would cast the temperature 0.5 to the integer 0.)
+    with pytest.raises(ValueError, match="`logits`.*int32"):
+        getattr(ops, fn)(tf.constant([[1, 2, 3]]), 0.5)
+
+
+@pytest.mark.parametrize("axis", [2, -3, 10])
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "kl_categorical_uniform",
+                                "softmax_mode", "tempered_softmax"])
+def test_axis_out_of_range_raises(fn, axis):
+    with pytest.raises(ValueError, match="`axis`") as info:
+        getattr(ops, fn)(tf.zeros((3, 4)), axis=axis)
+    assert f"axis={axis}" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "kl_categorical_uniform"])
+def test_scalar_logits_raise(fn):
+    with pytest.raises(ValueError, match="`logits`.*rank"):
+        getattr(ops, fn)(tf.constant(1.0))
+
+
+@pytest.mark.parametrize("hard", [1, 0, "True", None, 1.0])
+@pytest.mark.parametrize("fn", ["gumbel_softmax", "gumbel_sigmoid"])
+def test_non_bool_hard_raises(fn, hard):
+    with pytest.raises(ValueError, match="`hard`") as info:
+        getattr(ops, fn)(tf.zeros((3, 4)), hard=hard)
+    assert f"hard={hard!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", sorted(LOGITS_FNS))
+def test_symbolic_keras_input_raises_and_points_to_layers(fn):
+    inputs = keras.Input((4,))
+    with pytest.raises(ValueError, match="symbolic Keras input") as info:
+        LOGITS_FNS[fn](inputs)
+    assert "GumbelSoftmax" in str(info.value)
+
+
+def test_symbolic_keras_temperature_raises():
+    with pytest.raises(ValueError, match=TEMPERATURE_MESSAGE):
+        ops.gumbel_softmax(tf.zeros((3, 4)), keras.Input((1,)))
+
+
+# --------------------------------------------------------------------------
+# 7. KL terms.
+# --------------------------------------------------------------------------
+
+
+def _tfp_kl_categorical_uniform(logits, axis=-1):
+    """TFP's KL(Categorical(logits) || uniform), summed over all but axis 0."""
+    logits = np.moveaxis(np.asarray(logits), axis, -1)
+    kl = tfd.kl_divergence(
+        tfd.Categorical(logits=logits),
+        tfd.Categorical(logits=np.zeros_like(logits))).numpy()
+    return kl.reshape(kl.shape[0], -1).sum(axis=1) if kl.ndim > 1 else kl
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,out_shape", [
+    ((6, 3, 5), (6,)), ((6, 5), (6,)), ((5,), ()), ((4, 2, 3, 5), (4,))])
+def test_kl_categorical_uniform_matches_tfp(shape, out_shape, dtype):
+    logits = _random_logits(shape, seed=20, scale=3.0).astype(dtype)
+    x = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        kl = ops.kl_categorical_uniform(x)
+        loss = tf.reduce_sum(kl)
+    grad = tape.gradient(loss, x)
+    assert kl.shape == out_shape and kl.dtype == tf.as_dtype(dtype)
+    # Float round-off of sums of a few terms of size ~log K.
+    rtol = REFERENCE_RTOL[dtype]
+    np.testing.assert_allclose(kl.numpy(), _tfp_kl_categorical_uniform(logits),
+                               rtol=rtol, atol=rtol)
+    # The gradient too, against autodiff of TFP's KL.
+    with tf.GradientTape() as tape:
+        loss_ref = tf.reduce_sum(tfd.kl_divergence(
+            tfd.Categorical(logits=x),
+            tfd.Categorical(logits=tf.zeros_like(x))))
+    _assert_close_to_reference(grad, tape.gradient(loss_ref, x), dtype)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -2])
+def test_kl_categorical_uniform_axis_not_last(axis):
+    logits = _random_logits((6, 5, 3), seed=21).astype(np.float64)
+    kl = ops.kl_categorical_uniform(logits, axis=axis)
+    if axis == 0:
+        # Classes first: the "batch" axis left after the class sum is 5.
+        assert kl.shape == (5,)
+        expected = _tfp_kl_categorical_uniform(np.moveaxis(logits, 0, -1))
+    else:
+        assert kl.shape == (6,)
+        expected = _tfp_kl_categorical_uniform(logits, axis=axis)
+    np.testing.assert_allclose(kl.numpy(), expected, rtol=1e-10)
+
+
+def test_kl_categorical_uniform_is_nonnegative_and_zero_at_uniform():
+    # 200 x 7 random logits over several scales; KL >= 0 up to float32
+    # round-off (a few ulps of log 7 ~ 2: 1e-6).
+    logits = np.concatenate([
+        _random_logits((100, 7), seed=22, scale=s) for s in (0.01, 1, 30)])
+    kl = ops.kl_categorical_uniform(logits.astype(np.float32)).numpy()
+    assert np.all(kl >= -1e-6)
+    # Uniform (constant) logits: zero, whatever the constant.
+    flat = np.full((3, 7), [[0.0], [5.0], [-1e3]], np.float32)
+    np.testing.assert_allclose(
+        ops.kl_categorical_uniform(flat).numpy(), 0.0, atol=1e-6)
+
+
+def test_kl_categorical_uniform_masked_class():
+    # With q_k = 0 for a masked class, KL(q || uniform over K) =
+    # sum_{k unmasked} q_k log(K q_k), q the softmax over the unmasked
+    # classes and K counting all classes. Computed here by hand in numpy.
+    logits = np.array([[0.0, -np.inf, 1.0, 2.0],
+                       [-np.inf, 3.0, -np.inf, 0.0],
+                       [-np.inf, -np.inf, -np.inf, 5.0]])
+    expected = []
+    for row in logits:
+        kept = row[np.isfinite(row)]
+        q = np.exp(kept - kept.max())
+        q /= q.sum()
+        expected.append(np.sum(q * np.log(len(row) * q)))
+    x = tf.Variable(logits.astype(np.float32))
+    with tf.GradientTape() as tape:
+        kl = ops.kl_categorical_uniform(x)
+        loss = tf.reduce_sum(kl * tf.constant([1.0, 2.0, 3.0]))
+    grad = tape.gradient(loss, x)
+    _assert_finite(kl, grad)
+    np.testing.assert_allclose(kl.numpy(), expected, rtol=1e-6)
+    assert np.all(grad.numpy()[np.isinf(logits)] == 0.0)
+
+
+def _tfp_kl_bernoulli_uniform(logits):
+    logits = tf.convert_to_tensor(logits)
+    kl = tfd.kl_divergence(tfd.Bernoulli(logits=logits),
+                           tfd.Bernoulli(probs=tf.constant(0.5, logits.dtype)))
+    return tf.reduce_sum(tf.reshape(kl, (tf.shape(kl)[0], -1)), axis=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(6, 8), (6, 2, 4)])
+def test_kl_bernoulli_uniform_matches_tfp(shape, dtype):
+    x = tf.Variable(_random_logits(shape, seed=23, scale=3.0).astype(dtype))
+    with tf.GradientTape(persistent=True) as tape:
+        kl = ops.kl_bernoulli_uniform(x)
+        kl_ref = _tfp_kl_bernoulli_uniform(x)
+        loss = tf.reduce_sum(kl * tf.range(1.0, 7.0, dtype=dtype))
+        loss_ref = tf.reduce_sum(kl_ref * tf.range(1.0, 7.0, dtype=dtype))
+    assert kl.shape == (shape[0],) and kl.dtype == tf.as_dtype(dtype)
+    rtol = REFERENCE_RTOL[dtype]
+    np.testing.assert_allclose(kl.numpy(), kl_ref.numpy(), rtol=rtol,
+                               atol=rtol)
+    _assert_close_to_reference(tape.gradient(loss, x),
+                               tape.gradient(loss_ref, x), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kl_bernoulli_uniform_is_zero_at_logit_zero(dtype):
+    # p = 1/2 is the prior itself: KL = 0 up to round-off of log 2 in the
+    # dtype (eps ~1e-7 for float32, ~2e-16 for float64; 8 units).
+    kl = ops.kl_bernoulli_uniform(tf.zeros((3, 8), dtype))
+    atol = {"float32": 1e-6, "float64": 1e-14}[dtype]
+    np.testing.assert_allclose(kl.numpy(), 0.0, atol=atol)
+
+
+def test_kl_bernoulli_uniform_rank1_is_one_example():
+    # Documented: a rank-1 input is one example's units, summed to a scalar.
+    # float32 round-off: 1e-6.
+    logits = np.array([-2.0, 0.0, 1.5], np.float32)
+    kl = ops.kl_bernoulli_uniform(logits)
+    assert kl.shape == ()
+    np.testing.assert_allclose(
+        kl.numpy(), _tfp_kl_bernoulli_uniform(logits[None]).numpy()[0],
+        rtol=1e-6)
+
+
+def test_kl_bernoulli_uniform_extreme_logits():
+    # p = sigmoid(x) saturates to exactly 0 or 1 in float32: KL -> log 2 per
+    # unit; value and gradient finite (no 0 * inf).
+    logits = np.array([[1e4, -1e4, np.inf, -np.inf],
+                       [50.0, -50.0, 0.0, 1e4]], np.float32)
+    x = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        kl = ops.kl_bernoulli_uniform(x)
+        loss = tf.reduce_sum(kl * tf.constant([1.0, 2.0]))
+    grad = tape.gradient(loss, x)
+    _assert_finite(kl, grad)
+    # Row 0: four saturated units; row 1: three saturated, one at 0 (KL 0).
+    np.testing.assert_allclose(kl.numpy(), [4 * math.log(2), 3 * math.log(2)],
+                               rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# 8. Deterministic counterparts.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_softmax_mode_is_one_hot_of_argmax(axis):
+    logits = _random_logits((4, 5, 6), seed=30).astype(np.float32)
+    y = ops.softmax_mode(logits, axis=axis).numpy()
+    expected = np.moveaxis(
+        np.eye(logits.shape[axis])[np.argmax(logits, axis=axis)], -1, axis)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_softmax_mode_ties_pick_the_first():
+    logits = tf.constant([[1.0, 3.0, 3.0, 0.0],
+                          [2.0, 2.0, 2.0, 2.0],
+                          [-np.inf, 0.0, 0.0, -np.inf]])
+    np.testing.assert_array_equal(
+        ops.softmax_mode(logits).numpy(),
+        [[0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]])
+
+
+def test_sigmoid_mode():
+    logits = tf.constant([[-1.0, 0.0, 2.0, -np.inf, np.inf, 1e-30]])
+    y = ops.sigmoid_mode(logits)
+    assert y.dtype == tf.float32
+    # P(1) = 0.5 at logit 0: a tie, decided as 0.
+    np.testing.assert_array_equal(y.numpy(), [[0, 0, 1, 0, 1, 1]])
+
+
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 10.0])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_tempered_softmax_equals_softmax_over_temperature(temperature, axis):
+    x = tf.constant(_random_logits((6, 5), seed=31), tf.float32)
+    np.testing.assert_allclose(
+        ops.tempered_softmax(x, temperature, axis=axis).numpy(),
+        tf.nn.softmax(x / temperature, axis=axis).numpy(), rtol=1e-6,
+        atol=1e-7)
+
+
+def test_tempered_softmax_per_example_temperature():
+    x = tf.constant(_random_logits((6, 5), seed=32), tf.float32)
+    tau = tf.constant(np.linspace(0.2, 3.0, 6)[:, None], tf.float32)
+    np.testing.assert_allclose(
+        ops.tempered_softmax(x, tau).numpy(),
+        tf.nn.softmax(x / tau).numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 10.0])
+def test_tempered_sigmoid_equals_sigmoid_over_temperature(temperature):
+    x = tf.constant(_random_logits((6, 5), seed=33), tf.float32)
+    np.testing.assert_allclose(
+        ops.tempered_sigmoid(x, temperature).numpy(),
+        tf.math.sigmoid(x / temperature).numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("fn", ["tempered_softmax", "tempered_sigmoid"])
+def test_tempered_half_precision(fn, dtype):
+    # Computed in float32 and cast: no overflow at 1e4 / 1e-3.
+    x = tf.constant([[1e4, -1e4, 0.0]], dtype)
+    y = getattr(ops, fn)(x, 1e-3)
+    assert y.dtype == tf.as_dtype(dtype)
+    _assert_finite(y)
+    expected = [[1, 0, 0]] if fn == "tempered_softmax" else [[1, 0, 0.5]]
+    np.testing.assert_array_equal(_f64(y), expected)

@@ -64,8 +64,12 @@ class TemperatureAnnealing(keras.callbacks.Callback):
     Before each batch the callback computes the temperature for the current
     step and assigns it to each layer's temperature variable when it changed;
     a compiled `fit` (also with XLA) reads the new value without retracing.
-    The value is written to `logs["temperature"]` at the end of each batch
-    and epoch, so `History`, `CSVLogger` and `TensorBoard` record it.
+    The value a batch was trained with is written to `logs["temperature"]` at
+    the end of each batch and epoch, so `History`, `CSVLogger` and
+    `TensorBoard` record it (list this callback before `CSVLogger` and
+    `TensorBoard` in `callbacks=[...]`: Keras calls them in that order).
+    At the end of training the layers are set to the schedule's value at the
+    final step, where the next `fit` starts.
 
     Args:
         initial: the temperature at step 0, a positive float.
@@ -200,7 +204,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         if value != self._current:
             for layer in self._driven:
                 layer.temperature = value
-            if self.verbose and self._current is not None:
+            if self.verbose:
                 print(f"\nStep {step}: TemperatureAnnealing setting the "
                       f"temperature to {value:.6g}.")
             self._current = value
@@ -222,6 +226,11 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         self._apply(self._step())
 
     def on_train_batch_begin(self, batch, logs=None):
+        self._apply(self._step())
+
+    def on_train_end(self, logs=None):
+        # Leave the layers at the schedule's value for the step reached, the
+        # value the next `fit` (or a resumed one) starts from.
         self._apply(self._step())
 
     def on_train_batch_end(self, batch, logs=None):

@@ -103,6 +103,11 @@ class _GumbelLayer(keras.layers.Layer):
 
     @temperature.setter
     def temperature(self, value):
+        if not isinstance(value, (bool, np.bool_)) and np.ndim(value) == 0:
+            try:  # 0-d arrays and scalar tensors count as numbers
+                value = float(keras.ops.convert_to_numpy(value))
+            except (TypeError, ValueError):
+                pass
         value = gops.check_temperature_value(value)
         if not isinstance(value, float):
             raise gops._invalid("temperature", "a positive float", value)
@@ -154,6 +159,11 @@ class _GumbelLayer(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def compute_output_spec(self, inputs, training=None):
+        # Symbolic inputs (keras.Input) never reach `call`: check them here.
+        self._check_input(inputs)
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
         return mask

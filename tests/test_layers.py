@@ -1,0 +1,749 @@
+"""Tests of the four Gumbel layers: construction, calling, inference modes,
+seeds, learned temperatures, saving, mixed precision, compiled and
+distributed training, and export."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_gumbel
+from keras_gumbel import GumbelSigmoid
+from keras_gumbel import GumbelSoftmax
+from keras_gumbel import STGumbel
+from keras_gumbel import STGumbelSigmoid
+
+ALL_LAYERS = [GumbelSoftmax, STGumbel, GumbelSigmoid, STGumbelSigmoid]
+CATEGORICAL = (GumbelSoftmax, STGumbel)
+HARD = (STGumbel, STGumbelSigmoid)
+SOFT_LAYERS = [GumbelSoftmax, GumbelSigmoid]
+INFERENCE_MODES = ["sample", "mode", "soft"]
+layer_classes = pytest.mark.parametrize(
+    "cls", ALL_LAYERS, ids=lambda c: c.__name__)
+
+
+def _logits(shape=(16, 5), seed=0, scale=2.0):
+    rng = np.random.default_rng(seed)
+    return (scale * rng.standard_normal(shape)).astype("float32")
+
+
+def _np(x):
+    """A float32 numpy array of any tensor, bfloat16 included."""
+    return tf.cast(x, tf.float32).numpy()
+
+
+def _expected_mode(cls, x, axis=-1):
+    if cls in CATEGORICAL:
+        depth = x.shape[axis]
+        return tf.one_hot(tf.argmax(x, axis=axis), depth, axis=axis).numpy()
+    return (x > 0).astype("float32")
+
+
+def _expected_soft(cls, x, tau, axis=-1):
+    if cls in CATEGORICAL:
+        return tf.nn.softmax(x / tau, axis=axis).numpy()
+    return tf.math.sigmoid(x / tau).numpy()
+
+
+def _assert_valid_sample(cls, y, axis=-1, atol=1e-5, hard=None):
+    """Checks that `y` is a sample of the distribution the layer draws
+    (`hard`: whether it is a straight-through sample; by default when `cls`
+    is a straight-through layer)."""
+    y = _np(y)
+    assert np.all(np.isfinite(y))
+    assert np.all((y >= 0) & (y <= 1))
+    if cls in CATEGORICAL:
+        np.testing.assert_allclose(y.sum(axis=axis), 1.0, atol=atol)
+    if cls in HARD if hard is None else hard:
+        assert set(np.unique(y)) <= {0.0, 1.0}
+
+
+class _CountTraces(keras.layers.Layer):
+    """Identity layer counting how often its `call` runs in Python: once per
+    trace in a compiled function, so a retrace shows up as a new count."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.traces = 0
+
+    def call(self, inputs):
+        self.traces += 1
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class SubclassedModel(keras.Model):
+    def __init__(self, gumbel, **kwargs):
+        super().__init__(**kwargs)
+        self.logits = keras.layers.Dense(5)
+        self.gumbel = gumbel
+        self.head = keras.layers.Dense(1)
+
+    def call(self, inputs, training=None):
+        return self.head(self.gumbel(self.logits(inputs), training=training))
+
+
+def _make_model(kind, gumbel):
+    """A small model of `kind`, its first Dense (the logits) and the layer."""
+    if kind == "sequential":
+        logits = keras.layers.Dense(5)
+        model = keras.Sequential(
+            [keras.Input((4,)), logits, gumbel, keras.layers.Dense(1)])
+    elif kind == "functional":
+        logits = keras.layers.Dense(5)
+        inputs = keras.Input((4,))
+        outputs = keras.layers.Dense(1)(gumbel(logits(inputs)))
+        model = keras.Model(inputs, outputs)
+    else:
+        model = SubclassedModel(gumbel)
+        logits = model.logits
+    return model, logits
+
+
+def _regression_data(n=32):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, 4)).astype("float32")
+    y = rng.standard_normal((n, 1)).astype("float32")
+    return x, y
+
+
+# --------------------------------------------------------------------------
+# Construction, config, calling.
+# --------------------------------------------------------------------------
+
+
+@layer_classes
+@pytest.mark.parametrize("learn_temperature", [False, True])
+def test_config_round_trip(cls, learn_temperature):
+    kwargs = dict(temperature=0.5, seed=7, inference_mode="soft",
+                  learn_temperature=learn_temperature, name="gumbel")
+    if cls in CATEGORICAL:
+        kwargs["axis"] = 1
+    layer = cls(**kwargs)
+    config = layer.get_config()
+    for key, value in kwargs.items():
+        assert config[key] == value
+    clone = cls.from_config(config)
+    assert type(clone) is cls
+    assert clone.get_config() == config
+    assert clone.temperature == pytest.approx(0.5)
+
+
+@layer_classes
+def test_serialize_round_trip_without_custom_objects(cls):
+    layer = cls(temperature=0.4, seed=3, inference_mode="mode")
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer))
+    assert type(restored) is cls
+    assert restored.get_config() == layer.get_config()
+
+
+@layer_classes
+def test_symbolic_call_keeps_shape(cls):
+    inputs = keras.Input((3, 5))
+    outputs = cls()(inputs)
+    assert tuple(outputs.shape) == (None, 3, 5)
+    assert outputs.dtype == "float32"
+
+
+@layer_classes
+@pytest.mark.parametrize("training", [True, False])
+def test_eager_call_keeps_shape_and_gives_a_sample(cls, training):
+    x = _logits((2, 3, 5))
+    y = cls(seed=0)(x, training=training)
+    assert tuple(y.shape) == (2, 3, 5)
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    _assert_valid_sample(cls, y)
+
+
+@layer_classes
+@pytest.mark.parametrize("inference_mode", INFERENCE_MODES)
+def test_float64_layer(cls, inference_mode):
+    layer = cls(dtype="float64", inference_mode=inference_mode, seed=0)
+    x = _logits((8, 5)).astype("float64")
+    for training in (True, False):
+        y = layer(x, training=training)
+        assert keras.backend.standardize_dtype(y.dtype) == "float64"
+        _assert_valid_sample(cls, y, hard=(cls in HARD and (
+            training or inference_mode == "sample"))
+            or (not training and inference_mode == "mode"))
+    assert keras.backend.standardize_dtype(
+        layer.temperature_variable.dtype) == "float32"
+
+
+@layer_classes
+def test_default_temperature_and_mode(cls):
+    layer = cls()
+    assert layer.temperature == 1.0
+    assert layer.inference_mode == "sample"
+    assert layer.learn_temperature is False
+    assert keras.backend.standardize_dtype(
+        layer.temperature_variable.dtype) == "float32"
+
+
+# --------------------------------------------------------------------------
+# Models.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@layer_classes
+@pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
+def test_fit_one_step_in_each_kind_of_model(cls, kind):
+    model, logits = _make_model(kind, cls(seed=0))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = _regression_data(32)
+    model(x[:1])  # builds every kind of model
+    kernel_before = logits.kernel.numpy().copy()
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert np.isfinite(history.history["loss"][0])
+    # The gradient reached the logits through the Gumbel layer (the
+    # straight-through layers included).
+    assert not np.allclose(logits.kernel.numpy(), kernel_before)
+    assert np.all(np.isfinite(model.predict(x, verbose=0)))
+
+
+@pytest.mark.slow
+@layer_classes
+def test_fit_with_jit_compile(cls):
+    model, logits = _make_model("functional", cls(seed=0))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse",
+                  jit_compile=True)
+    x, y = _regression_data(64)
+    kernel_before = logits.kernel.numpy().copy()
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert model.jit_compile is True
+    assert int(model.optimizer.iterations.numpy()) == 2
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(logits.kernel.numpy(), kernel_before)
+
+
+def _zero_logits_model(cls, temperature, jit_compile):
+    """A model with no weights: zero logits through a trace counter and a
+    soft Gumbel layer. With zero logits the sample is `sigmoid(l / tau)`
+    (or a softmax over 2 classes of Gumbel noise over tau), so the L1
+    distance to 0.5 is about 0 at tau=100 and about 0.5 at tau=0.01."""
+    shape = (8, 2) if cls in CATEGORICAL else (8,)
+    inputs = keras.Input(shape)
+    counter = _CountTraces()
+    gumbel = cls(temperature=temperature, seed=0)
+    model = keras.Model(inputs, gumbel(counter(inputs)))
+    model.compile(optimizer="sgd", loss="mae", jit_compile=jit_compile)
+    x = np.zeros((64,) + shape, "float32")
+    y = np.full((64,) + shape, 0.5, "float32")
+    return model, gumbel, counter, x, y
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable")
+@pytest.mark.parametrize("cls", SOFT_LAYERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("jit_compile", [True, "auto"])
+def test_compiled_fit_reads_new_temperature_without_retracing(
+        cls, jit_compile):
+    model, gumbel, counter, x, y = _zero_logits_model(cls, 100.0, jit_compile)
+    hot = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    traces = counter.traces
+    gumbel.temperature = 0.01
+    cold = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert counter.traces == traces  # the same compiled function ran
+    assert hot.history["loss"][0] < 0.05
+    assert cold.history["loss"][0] > 0.4
+
+
+@pytest.mark.slow
+@layer_classes
+@pytest.mark.parametrize("jit_compile", [True, "auto"])
+def test_compiled_predict_reads_new_temperature_without_retracing(
+        cls, jit_compile):
+    shape = (5,)
+    inputs = keras.Input(shape)
+    counter = _CountTraces()
+    gumbel = cls(temperature=1.0, inference_mode="soft")
+    model = keras.Model(inputs, gumbel(counter(inputs)))
+    model.compile(loss="mse", jit_compile=jit_compile)
+    x = _logits((32, 5))
+    first = model.predict(x, batch_size=32, verbose=0)
+    np.testing.assert_allclose(first, _expected_soft(cls, x, 1.0), atol=1e-5)
+    traces = counter.traces
+    gumbel.temperature = 0.25
+    second = model.predict(x, batch_size=32, verbose=0)
+    assert counter.traces == traces
+    np.testing.assert_allclose(second, _expected_soft(cls, x, 0.25),
+                               atol=1e-5)
+    # evaluate reads it too: the MSE to the tau=0.25 output is zero.
+    gumbel.temperature = 1.0
+    loss_far = model.evaluate(x, second, batch_size=32, verbose=0)
+    gumbel.temperature = 0.25
+    loss_near = model.evaluate(x, second, batch_size=32, verbose=0)
+    assert loss_near < 1e-10 < loss_far
+
+
+# --------------------------------------------------------------------------
+# Saving and exporting.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@layer_classes
+@pytest.mark.parametrize("inference_mode", ["mode", "soft"])
+@pytest.mark.parametrize("learn_temperature", [False, True])
+def test_save_and_load_keras_file(cls, inference_mode, learn_temperature,
+                                  tmp_path):
+    inputs = keras.Input((6,))
+    gumbel = cls(seed=1, inference_mode=inference_mode,
+                 learn_temperature=learn_temperature, name="gumbel")
+    model = keras.Model(inputs, gumbel(keras.layers.Dense(4)(inputs)))
+    gumbel.temperature = 0.3
+    x = _logits((8, 6))
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+
+    loaded = keras.models.load_model(path)  # no custom_objects
+
+    layer = loaded.get_layer("gumbel")
+    assert type(layer) is cls
+    assert layer.inference_mode == inference_mode
+    assert layer.learn_temperature is learn_temperature
+    assert layer.temperature == pytest.approx(0.3, rel=1e-6)
+    assert layer.get_config() == gumbel.get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected,
+                               atol=1e-6)
+
+
+@pytest.mark.slow
+@layer_classes
+def test_export_serves_mode_deterministically(cls, tmp_path):
+    inputs = keras.Input((4,))
+    gumbel = cls(seed=0, inference_mode="mode")
+    model = keras.Model(inputs, gumbel(keras.layers.Dense(5)(inputs)))
+    path = str(tmp_path / "exported")
+    model.export(path, verbose=False)
+    served = tf.saved_model.load(path)
+    x = _logits((16, 4))
+    first = served.serve(x).numpy()
+    assert first.shape == (16, 5)
+    np.testing.assert_array_equal(served.serve(x).numpy(), first)
+    np.testing.assert_array_equal(first, model.predict(x, verbose=0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", [GumbelSoftmax, STGumbelSigmoid],
+                         ids=lambda c: c.__name__)
+def test_export_serves_samples(cls, tmp_path):
+    inputs = keras.Input((4,))
+    gumbel = cls(seed=0, inference_mode="sample")
+    model = keras.Model(inputs, gumbel(keras.layers.Dense(5)(inputs)))
+    path = str(tmp_path / "exported")
+    model.export(path, verbose=False)
+    served = tf.saved_model.load(path)
+    x = _logits((16, 4))
+    first = served.serve(x)
+    assert tuple(first.shape) == (16, 5)
+    _assert_valid_sample(cls, first)
+    assert not np.array_equal(served.serve(x).numpy(), first.numpy())
+
+
+# --------------------------------------------------------------------------
+# Mixed precision.
+# --------------------------------------------------------------------------
+
+
+@layer_classes
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("path", ["training", "sample", "mode", "soft"])
+def test_mixed_precision(cls, policy, path):
+    keras.mixed_precision.set_dtype_policy(policy)
+    compute = policy.split("_")[1]
+    inference_mode = "sample" if path == "training" else path
+    layer = cls(temperature=0.5, seed=0, inference_mode=inference_mode)
+    x = _logits((16, 5))
+    y = layer(x, training=path == "training")
+    assert keras.backend.standardize_dtype(y.dtype) == compute
+    assert keras.backend.standardize_dtype(
+        layer.temperature_variable.dtype) == "float32"
+    assert layer.temperature_tensor().dtype == tf.float32
+    assert layer.temperature == 0.5
+    atol = 2e-3 if compute == "float16" else 2e-2
+    hard = (cls in HARD and path != "soft") or path == "mode"
+    _assert_valid_sample(cls, y, atol=atol, hard=hard)
+    if path == "mode":
+        np.testing.assert_array_equal(_np(y), _expected_mode(cls, x))
+    if path == "soft":
+        np.testing.assert_allclose(_np(y), _expected_soft(cls, x, 0.5),
+                                   atol=atol)
+
+
+@pytest.mark.slow
+@layer_classes
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_fit_with_learned_temperature(cls, policy):
+    keras.mixed_precision.set_dtype_policy(policy)
+    gumbel = cls(seed=0, learn_temperature=True)
+    model, _ = _make_model("functional", gumbel)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = _regression_data(64)
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert keras.backend.standardize_dtype(
+        gumbel.temperature_variable.dtype) == "float32"
+    assert math.isfinite(gumbel.temperature) and gumbel.temperature > 0
+    assert gumbel.temperature != 1.0
+
+
+# --------------------------------------------------------------------------
+# Inference modes.
+# --------------------------------------------------------------------------
+
+
+@layer_classes
+@pytest.mark.parametrize("inference_mode", INFERENCE_MODES)
+def test_training_always_samples(cls, inference_mode):
+    layer = cls(temperature=0.5, seed=0, inference_mode=inference_mode)
+    x = np.zeros((64, 5), "float32")  # every outcome equally likely
+    first = layer(x, training=True).numpy()
+    second = layer(x, training=True).numpy()
+    _assert_valid_sample(cls, first)
+    assert not np.array_equal(first, second)
+
+
+@layer_classes
+def test_inference_sample_draws(cls):
+    layer = cls(seed=0, inference_mode="sample")
+    x = np.zeros((64, 5), "float32")
+    first = layer(x, training=False).numpy()
+    second = layer(x).numpy()  # training=None: inference too
+    _assert_valid_sample(cls, first)
+    _assert_valid_sample(cls, second)
+    assert not np.array_equal(first, second)
+
+
+@layer_classes
+@pytest.mark.parametrize("training", [False, None])
+def test_inference_mode_gives_most_likely_outcome(cls, training):
+    layer = cls(seed=0, inference_mode="mode")
+    x = _logits((16, 5))
+    y = layer(x, training=training).numpy()
+    np.testing.assert_array_equal(y, _expected_mode(cls, x))
+    np.testing.assert_array_equal(layer(x, training=training).numpy(), y)
+
+
+@layer_classes
+def test_inference_soft_is_tempered_relaxation(cls):
+    layer = cls(temperature=0.7, seed=0, inference_mode="soft")
+    x = _logits((16, 5))
+    np.testing.assert_allclose(layer(x, training=False).numpy(),
+                               _expected_soft(cls, x, 0.7), atol=1e-6)
+    layer.temperature = 2.5
+    np.testing.assert_allclose(layer(x).numpy(),
+                               _expected_soft(cls, x, 2.5), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", HARD, ids=lambda c: c.__name__)
+def test_straight_through_forward_is_exact(cls):
+    layer = cls(temperature=5.0, seed=0)
+    y = layer(_logits((64, 5)), training=True).numpy()
+    assert set(np.unique(y)) == {0.0, 1.0}
+    if cls is STGumbel:
+        np.testing.assert_array_equal(y.sum(axis=-1), 1.0)
+
+
+@pytest.mark.parametrize("cls", HARD, ids=lambda c: c.__name__)
+def test_straight_through_gradient_is_not_zero(cls):
+    layer = cls(temperature=1.0, seed=0)
+    x = tf.Variable(_logits((8, 5)))
+    weights = tf.constant(_logits((8, 5), seed=1))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x, training=True) * weights)
+    grad = tape.gradient(loss, x)
+    assert grad is not None
+    assert np.all(np.isfinite(grad.numpy()))
+    assert np.any(grad.numpy() != 0)
+
+
+# --------------------------------------------------------------------------
+# Seeds.
+# --------------------------------------------------------------------------
+
+
+@layer_classes
+def test_same_seed_same_samples(cls):
+    x = _logits((32, 5))
+    a, b = cls(seed=42), cls(seed=42)
+    for _ in range(2):  # the two layers stay in step, call after call
+        np.testing.assert_array_equal(a(x, training=True).numpy(),
+                                      b(x, training=True).numpy())
+
+
+@layer_classes
+def test_different_seeds_and_successive_calls_differ(cls):
+    x = np.zeros((64, 5), "float32")
+    a, b = cls(seed=1), cls(seed=2)
+    first = a(x, training=True).numpy()
+    assert not np.array_equal(first, b(x, training=True).numpy())
+    assert not np.array_equal(first, a(x, training=True).numpy())
+
+
+@layer_classes
+def test_seed_none(cls):
+    layer = cls(seed=None)
+    assert layer.get_config()["seed"] is None
+    x = np.zeros((64, 5), "float32")
+    first = layer(x, training=True)
+    _assert_valid_sample(cls, first)
+    assert not np.array_equal(first.numpy(),
+                              layer(x, training=True).numpy())
+
+
+# --------------------------------------------------------------------------
+# Temperature.
+# --------------------------------------------------------------------------
+
+
+@layer_classes
+def test_fixed_temperature_is_not_trainable(cls):
+    layer = cls(temperature=0.8)
+    variable = layer.temperature_variable
+    assert not any(w is variable for w in layer.trainable_weights)
+    assert any(w is variable for w in layer.non_trainable_weights)
+    layer.temperature = 0.7
+    assert layer.temperature == pytest.approx(0.7)
+    assert float(variable.numpy()) == pytest.approx(0.7)
+
+
+@layer_classes
+def test_learned_temperature_is_a_trainable_weight(cls):
+    layer = cls(temperature=0.8, learn_temperature=True)
+    variable = layer.temperature_variable
+    assert any(w is variable for w in layer.trainable_weights)
+    assert layer.temperature == pytest.approx(0.8)
+    layer.temperature = 0.7
+    assert layer.temperature == pytest.approx(0.7)
+    assert layer.temperature_tensor().numpy() == pytest.approx(0.7)
+
+
+@pytest.mark.slow
+@layer_classes
+def test_learned_temperature_changes_in_fit(cls):
+    shape = (8, 2) if cls in CATEGORICAL else (8,)
+    inputs = keras.Input(shape)
+    gumbel = cls(temperature=1.0, seed=0, learn_temperature=True)
+    model = keras.Model(inputs, gumbel(inputs))
+    # The target 0.5 is reached by a larger temperature: the loss depends
+    # on tau (for the straight-through layers, through the gradient).
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+    x = np.zeros((64,) + shape, "float32")
+    y = np.full((64,) + shape, 0.5, "float32")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    tau = gumbel.temperature
+    assert math.isfinite(tau) and tau > 0
+    assert abs(tau - 1.0) > 1e-3
+
+
+@pytest.mark.parametrize("cls", [GumbelSoftmax, STGumbel],
+                         ids=lambda c: c.__name__)
+def test_temperature_gradient_is_finite(cls):
+    layer = cls(temperature=0.05, seed=0, learn_temperature=True)
+    x = _logits((8, 5), scale=30.0)
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * tf.constant(_logits((8, 5), seed=3)))
+    grad = tape.gradient(loss, layer.temperature_variable)
+    assert grad is not None and np.isfinite(grad.numpy())
+
+
+# --------------------------------------------------------------------------
+# axis.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [1, -2])
+def test_gumbel_softmax_axis(axis):
+    x = _logits((4, 6, 3))
+    y = GumbelSoftmax(axis=axis, seed=0)(x, training=True).numpy()
+    assert y.shape == (4, 6, 3)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-5)
+    # Rows along the last axis are not normalized.
+    assert not np.allclose(y.sum(axis=-1), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("axis", [1, -2])
+def test_st_gumbel_axis_one_hot(axis):
+    x = _logits((4, 6, 3))
+    y = STGumbel(axis=axis, seed=0)(x, training=True).numpy()
+    assert set(np.unique(y)) == {0.0, 1.0}
+    np.testing.assert_array_equal(y.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("cls", CATEGORICAL, ids=lambda c: c.__name__)
+def test_axis_in_inference_modes(cls):
+    x = _logits((4, 6, 3))
+    mode = cls(axis=1, inference_mode="mode")(x).numpy()
+    np.testing.assert_array_equal(mode, _expected_mode(cls, x, axis=1))
+    soft = cls(axis=1, temperature=0.5, inference_mode="soft")(x).numpy()
+    np.testing.assert_allclose(soft, _expected_soft(cls, x, 0.5, axis=1),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", CATEGORICAL, ids=lambda c: c.__name__)
+def test_axis_symbolic(cls):
+    outputs = cls(axis=1)(keras.Input((6, 3)))
+    assert tuple(outputs.shape) == (None, 6, 3)
+
+
+# --------------------------------------------------------------------------
+# Bad arguments and inputs.
+# --------------------------------------------------------------------------
+
+
+BAD_TEMPERATURES = [0.0, -1.0, float("nan"), float("inf"), -float("inf"),
+                    True, False, np.bool_(True), "1.0", None,
+                    np.array([1.0, 2.0])]
+
+
+@layer_classes
+@pytest.mark.parametrize("temperature", BAD_TEMPERATURES, ids=repr)
+def test_bad_temperature(cls, temperature):
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `temperature`")):
+        cls(temperature=temperature)
+
+
+@layer_classes
+@pytest.mark.parametrize("learn_temperature", [False, True])
+@pytest.mark.parametrize("temperature", [-1, 0, float("nan"), float("inf"),
+                                         True], ids=repr)
+def test_bad_temperature_assignment(cls, learn_temperature, temperature):
+    layer = cls(temperature=0.5, learn_temperature=learn_temperature)
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `temperature`")):
+        layer.temperature = temperature
+    assert layer.temperature == pytest.approx(0.5)  # unchanged
+
+
+@layer_classes
+@pytest.mark.parametrize("value", [2, np.float32(0.25), np.float64(3.0)],
+                         ids=repr)
+def test_numeric_temperature_types(cls, value):
+    layer = cls(temperature=value)
+    assert layer.temperature == pytest.approx(float(value))
+    layer.temperature = value
+    assert layer.temperature == pytest.approx(float(value))
+
+
+@layer_classes
+@pytest.mark.parametrize("inference_mode", ["argmax", "Mode", None, ""],
+                         ids=repr)
+def test_bad_inference_mode(cls, inference_mode):
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `inference_mode`")):
+        cls(inference_mode=inference_mode)
+
+
+@layer_classes
+@pytest.mark.parametrize("seed", [1.5, True, "0"], ids=repr)
+def test_bad_seed(cls, seed):
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `seed`")):
+        cls(seed=seed)
+
+
+@layer_classes
+def test_bad_learn_temperature(cls):
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `learn_temperature`")):
+        cls(learn_temperature="yes")
+
+
+@pytest.mark.parametrize("cls", CATEGORICAL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("axis", [1.0, "1", True, None, [1]], ids=repr)
+def test_bad_axis_type(cls, axis):
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `axis`")):
+        cls(axis=axis)
+
+
+@pytest.mark.parametrize("cls", CATEGORICAL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("axis", [2, -3])
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_axis_out_of_range(cls, axis, symbolic):
+    layer = cls(axis=axis)  # the rank is not known yet
+    x = keras.Input((5,)) if symbolic else _logits((4, 5))
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `axis`")):
+        layer(x)
+
+
+@pytest.mark.parametrize("cls", CATEGORICAL, ids=lambda c: c.__name__)
+def test_axis_out_of_range_after_build(cls):
+    layer = cls(axis=2)
+    layer(_logits((2, 3, 4)))  # built for rank 3
+    with pytest.raises(ValueError, match=(
+            "Invalid value received for argument `axis`")):
+        layer(_logits((2, 3)))
+
+
+@layer_classes
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool", "uint8"])
+def test_non_float_inputs(cls, dtype):
+    x = tf.cast(tf.ones((2, 5)), dtype)
+    with pytest.raises(ValueError, match=(
+            "Invalid input received by layer .* Expected floating-point "
+            "logits")):
+        cls()(x)
+
+
+@layer_classes
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+def test_non_float_symbolic_inputs(cls, dtype):
+    # Building a functional model on integer inputs should fail as the
+    # eager call does, not later when data first runs through it.
+    with pytest.raises(ValueError, match=(
+            "Invalid input received by layer .* Expected floating-point "
+            "logits")):
+        cls()(keras.Input((5,), dtype=dtype))
+
+
+@layer_classes
+def test_scalar_input(cls):
+    with pytest.raises(ValueError, match="rank >= 1"):
+        cls()(tf.constant(1.0))
+
+
+# --------------------------------------------------------------------------
+# Distribution and the annealing callback.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@layer_classes
+def test_mirrored_strategy_annealing_reaches_every_replica(cls):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        gumbel = cls(seed=0)
+        model, _ = _make_model("functional", gumbel)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    # 64 examples in batches of 16: 4 steps an epoch, 8 in all. The
+    # temperature changes every 3 steps; the last change is at step 6, so
+    # the value after fit is unambiguous (steps 6, 7 and 8 share it).
+    callback = keras_gumbel.TemperatureAnnealing(
+        rate=0.2, update_every=3, minimum=0.01)
+    x, y = _regression_data(64)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+    step = int(model.optimizer.iterations.numpy())
+    assert step == 8
+    expected = callback.temperature_at(step)
+    assert expected == pytest.approx(math.exp(-1.2))
+
+    per_replica = strategy.run(gumbel.temperature_tensor)
+    values = [float(v) for v in
+              strategy.experimental_local_results(per_replica)]
+    assert len(values) == 2
+    assert values == pytest.approx([expected] * 2, rel=1e-6)
+    assert gumbel.temperature == pytest.approx(expected, rel=1e-6)

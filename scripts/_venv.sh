@@ -1,0 +1,21 @@
+# Sourced by the other scripts: makes ./.venv (Python >= 3.10) and installs
+# the package with the extras named in $EXTRAS.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    # Debian's system Python ships venv separately.
+    rm -rf .venv
+    if command -v apt-get >/dev/null; then
+      SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
+      "$PYTHON" -m venv .venv
+    else
+      echo "error: '$PYTHON -m venv' failed; install Python's venv module." >&2
+      exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"

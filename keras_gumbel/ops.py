@@ -345,8 +345,11 @@ def _gumbel_softmax(logits, temperature, hard, axis, seed, validate=True):
     compute = _compute_dtype(dtype)
     x = tf.cast(logits, compute)
     tau = _temperature_tensor(temperature, compute, validate)
-    g = tf.cast(sample_gumbel(tf.shape(x), compute, seed), compute)
-    y = _relaxed_softmax(x + g, tau, axis, hard)
+    u = _uniform(tf.shape(x), compute, seed)
+    # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
+    # the same numbers with one pass fewer over the tensor.
+    perturbed = x - tf.math.log(-tf.math.log(u))
+    y = _relaxed_softmax(perturbed, tau, axis, hard)
     return tf.cast(y, dtype)
 
 

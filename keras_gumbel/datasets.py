@@ -77,6 +77,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_gumbel.ops import _invalid
+
 __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
     "DataUnavailableError",
@@ -145,16 +147,6 @@ class DataUnavailableError(RuntimeError):
 
 class _SourceUnavailable(Exception):
     """Internal: one source has no data (the message says why)."""
-
-
-def _invalid(name, expected, received):
-    # The Keras wording, as in `keras_gumbel.ops`.
-    if isinstance(received, np.generic):
-        received = received.item()
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={received!r}"
-    )
 
 
 # --------------------------------------------------------------------------

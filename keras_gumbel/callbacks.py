@@ -4,6 +4,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 
 from keras_gumbel import layers as glayers
 from keras_gumbel import ops as gops
@@ -131,6 +132,9 @@ class TemperatureAnnealing(keras.callbacks.Callback):
                 "update_every", "a positive integer", update_every)
         self.update_every = int(update_every)
         if layers is not None:
+            if not isinstance(layers, (list, tuple)):
+                raise gops._invalid(
+                    "layers", "a list of keras_gumbel layers", layers)
             layers = list(layers)
             for layer in layers:
                 if not isinstance(layer, glayers._GumbelLayer):
@@ -175,9 +179,10 @@ class TemperatureAnnealing(keras.callbacks.Callback):
 
     def temperature_at(self, step):
         """The scheduled temperature at global step `step` (a Python float)."""
-        step = int(step)
-        if step < 0:
+        if (isinstance(step, (bool, np.bool_))
+                or not isinstance(step, numbers.Integral) or step < 0):
             raise gops._invalid("step", "an integer >= 0", step)
+        step = int(step)
         t_k = self.update_every * (step // self.update_every)
         if self.schedule is not None:
             value = self.schedule(t_k)

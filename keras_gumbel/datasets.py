@@ -230,6 +230,8 @@ def read_idx(path):
         ValueError: the file is not a well-formed IDX file of unsigned bytes
             (the message names the file and what is wrong).
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise _invalid("path", "a file path (str or path-like)", path)
     path = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()

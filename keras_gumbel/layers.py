@@ -119,6 +119,11 @@ class _GumbelLayer(keras.layers.Layer):
     # -- calling ---------------------------------------------------------
 
     def _check_input(self, inputs):
+        if not hasattr(inputs, "dtype") or not hasattr(inputs, "shape"):
+            raise ValueError(
+                f"Invalid input received by layer `{self.name}`. Expected a "
+                "float tensor of logits as `inputs`. Received: inputs of type "
+                f"{type(inputs).__name__}")
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         if dtype == "bool" or not (dtype.startswith("float")
                                    or dtype.startswith("bfloat")):
@@ -131,6 +136,16 @@ class _GumbelLayer(keras.layers.Layer):
                 f"Invalid input received by layer `{self.name}`. Expected a "
                 "tensor of rank >= 1. Received: inputs with shape=()")
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Keras would fail on these before `call` with a message that does
+        # not say what was expected.
+        if inputs is None or isinstance(inputs, (dict, str, bytes)):
+            raise ValueError(
+                f"Invalid input received by layer `{self.name}`. Expected a "
+                "float tensor of logits as `inputs`. Received: inputs of type "
+                f"{type(inputs).__name__}")
+        return super().__call__(inputs, *args, **kwargs)
+
     def _sample(self, inputs):
         raise NotImplementedError
 
@@ -139,6 +154,35 @@ class _GumbelLayer(keras.layers.Layer):
 
     def _soft(self, inputs, tau):
         raise NotImplementedError
+
+    def _check_values(self, inputs):
+        raise NotImplementedError
+
+    def save_own_variables(self, store):
+        """Saves the temperature variable and the noise generator's state.
+
+        Keras saves a layer's weights but not its `SeedGenerator`'s state;
+        without it, a training run resumed from a checkpoint (e.g. by
+        `keras.callbacks.BackupAndRestore`) would draw its noise from the
+        start of the sequence again.
+        """
+        super().save_own_variables(store)
+        store["seed_generator_state"] = keras.ops.convert_to_numpy(
+            self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        """Loads what `save_own_variables` saved (older files: weights)."""
+        keys = set(store.keys())
+        weights = self._trainable_variables + self._non_trainable_variables
+        for i, variable in enumerate(weights):
+            if str(i) not in keys:
+                raise ValueError(
+                    f"Layer '{self.name}' expected {len(weights)} "
+                    f"variables, but the file has {sorted(keys)}.")
+            variable.assign(store[str(i)])
+        if "seed_generator_state" in keys:
+            self.seed_generator.state.assign(
+                store["seed_generator_state"])
 
     def call(self, inputs, training=None):
         """Draws a sample in training; `inference_mode` decides otherwise.
@@ -152,6 +196,7 @@ class _GumbelLayer(keras.layers.Layer):
         """
         self._check_input(inputs)
         if training or self.inference_mode == "sample":
+            self._check_values(inputs)
             return self._sample(inputs)
         if self.inference_mode == "mode":
             return self._mode(inputs)
@@ -205,6 +250,9 @@ class _CategoricalLayer(_GumbelLayer):
     def _axis(self, inputs):
         return gops._normalize_axis(self.axis, len(inputs.shape))
 
+    def _check_values(self, inputs):
+        gops.check_logit_values(inputs, self._axis(inputs))
+
     def _sample(self, inputs):
         return gops._gumbel_softmax(
             inputs, self.temperature_tensor(), self._hard, self._axis(inputs),
@@ -221,6 +269,9 @@ class _CategoricalLayer(_GumbelLayer):
 
 
 class _BinaryLayer(_GumbelLayer):
+    def _check_values(self, inputs):
+        gops.check_logit_values(inputs, allow_plus_inf=True)
+
     def build(self, input_shape):
         if len(input_shape) == 0:
             raise ValueError(

@@ -73,26 +73,45 @@ def _check_not_keras_tensor(x, name, func):
         )
 
 
+# Temperatures outside this range are rejected: below it, logits / tau
+# overflows float32 (to inf, then NaN in the softmax) for logits as small as
+# 1e18; above it the float32 variables of the layers cannot hold the value
+# much further (float32 ends at 3.4e38).
+MIN_TEMPERATURE = 1e-20
+MAX_TEMPERATURE = 1e20
+_TEMPERATURE_RANGE = f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]"
+_TEMPERATURE_EXPECTED = f"a positive, finite float in {_TEMPERATURE_RANGE}"
+
+
 def check_temperature_value(value, name="temperature"):
     """Validates a concrete temperature: a positive, finite number or array.
 
+    Values must lie in `[MIN_TEMPERATURE, MAX_TEMPERATURE]` = [1e-20, 1e20].
     Returns the value as a Python float when it is a scalar number.
     """
     if isinstance(value, (bool, np.bool_)):
         raise _invalid(name, "a positive float", value)
     if isinstance(value, numbers.Real):
         number = float(value)
-        if not (math.isfinite(number) and number > 0):
-            raise _invalid(name, "a positive, finite float", value)
+        if not (math.isfinite(number)
+                and MIN_TEMPERATURE <= number <= MAX_TEMPERATURE):
+            raise _invalid(name, _TEMPERATURE_EXPECTED, value)
         return number
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise _invalid(name, "a positive float or a float tensor",
+                       value) from None
     if not (np.issubdtype(array.dtype, np.floating)
             or np.issubdtype(array.dtype, np.integer)):
         raise _invalid(
             name, "a positive float or a float tensor of positive values",
             value)
-    if not np.all(np.isfinite(array) & (array > 0)):
-        raise _invalid(name, "positive, finite values", value)
+    array = array.astype("float64")
+    if not np.all(np.isfinite(array) & (array >= MIN_TEMPERATURE)
+                  & (array <= MAX_TEMPERATURE)):
+        raise _invalid(
+            name, f"positive, finite values in {_TEMPERATURE_RANGE}", value)
     return value
 
 
@@ -115,7 +134,14 @@ def _temperature_tensor(temperature, dtype, validate):
         return tf.constant(temperature, dtype)
     if isinstance(temperature, keras.Variable):
         temperature = temperature.value
-    tau = tf.convert_to_tensor(temperature)
+    if temperature is None:
+        raise _invalid("temperature", "a positive float or a float tensor",
+                       temperature)
+    try:
+        tau = tf.convert_to_tensor(temperature)
+    except (TypeError, ValueError):
+        raise _invalid("temperature", "a positive float or a float tensor",
+                       temperature) from None
     if tau.dtype == tf.bool or not (tau.dtype.is_floating
                                     or tau.dtype.is_integer):
         raise _invalid("temperature", "a float tensor", temperature)
@@ -124,21 +150,47 @@ def _temperature_tensor(temperature, dtype, validate):
         if tf.executing_eagerly():
             check_temperature_value(tau.numpy())
         else:
-            tau = tf.debugging.assert_all_finite(
-                tau, "Invalid value received for argument `temperature`: "
-                "expected positive, finite values; got NaN or inf.")
-            with tf.control_dependencies([tf.debugging.assert_positive(
-                    tau, message="Invalid value received for argument "
-                    "`temperature`: expected positive, finite values.")]):
+            message = ("Invalid value received for argument `temperature`: "
+                       "expected positive, finite values in "
+                       f"{_TEMPERATURE_RANGE}.")
+            tau = tf.debugging.assert_all_finite(tau, message)
+            with tf.control_dependencies([
+                    tf.debugging.assert_greater_equal(
+                        tau, tf.constant(MIN_TEMPERATURE, dtype),
+                        message=message),
+                    tf.debugging.assert_less_equal(
+                        tau, tf.constant(MAX_TEMPERATURE, dtype),
+                        message=message)]):
                 tau = tf.identity(tau)
     return tau
+
+
+def _check_broadcast(tau, x):
+    """Raises if the temperature's static shape does not broadcast."""
+    try:
+        tf.broadcast_static_shape(tau.shape, x.shape)
+    except ValueError:
+        raise ValueError(
+            "Invalid value received for argument `temperature`. Expected a "
+            "scalar or a tensor that broadcasts against the logits of shape "
+            f"{tuple(x.shape)}. Received: temperature with shape "
+            f"{tuple(tau.shape)}") from None
 
 
 def _logits_tensor(logits, func):
     _check_not_keras_tensor(logits, "logits", func)
     if isinstance(logits, keras.Variable):
         logits = logits.value
-    x = tf.convert_to_tensor(logits)
+    if logits is None:
+        raise _invalid("logits", "a float tensor", logits)
+    try:
+        x = tf.convert_to_tensor(logits)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a float "
+            "tensor (or something `tf.convert_to_tensor` turns into one, "
+            f"with a rectangular shape). Received: logits of type "
+            f"{type(logits).__name__}") from None
     if not x.dtype.is_floating:
         raise ValueError(
             "Invalid value received for argument `logits`. Expected a "
@@ -152,6 +204,40 @@ def _logits_tensor(logits, func):
             "shape=()"
         )
     return x
+
+
+def check_logit_values(x, axis=None, allow_plus_inf=False):
+    """Raises on NaN logits, and on `+inf` or all-masked rows, when eager.
+
+    Inside a compiled function the values are not known when it is traced,
+    and checking them at run time would cost a pass over the tensor in every
+    training step: there, NaN in gives NaN out, as for any TensorFlow op.
+
+    Args:
+        x: the logits, a tensor.
+        axis: the class axis for categorical logits (then a row must have a
+            class that is not `-inf`), or None for binary logits.
+        allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
+    """
+    if not (tf.executing_eagerly() and hasattr(x, "numpy")):
+        return
+    if bool(tf.reduce_any(tf.math.is_nan(x))):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected finite "
+            "logits, or -inf to mask a class. Received: logits containing "
+            "NaN")
+    if not allow_plus_inf and bool(tf.reduce_any(x == np.inf)):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected finite "
+            "logits, or -inf to mask a class. Received: logits containing "
+            "+inf. A logit of +inf makes its class certain: give it a large "
+            "finite logit, or mask the other classes with -inf.")
+    if axis is not None and x.shape.rank and bool(tf.reduce_any(
+            tf.reduce_all(x == -np.inf, axis=axis))):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected at least "
+            "one class per row with a finite logit. Received: logits with a "
+            f"row whose classes along axis {axis} are all masked (-inf)")
 
 
 def _normalize_axis(axis, rank):
@@ -168,6 +254,32 @@ def _normalize_axis(axis, rank):
     if rank is not None and axis < 0:
         axis += rank
     return axis
+
+
+def _check_seed(seed):
+    if seed is None or isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(
+            seed, numbers.Integral):
+        raise _invalid(
+            "seed", "None, an integer or a `keras.random.SeedGenerator`",
+            seed)
+    return int(seed)
+
+
+def _check_shape(shape):
+    """A shape: a sequence of non-negative ints, or a 1-D integer tensor."""
+    if isinstance(shape, (tf.Tensor, tf.Variable)):
+        if shape.dtype.is_integer and shape.shape.rank == 1:
+            return shape
+        raise _invalid("shape", "a 1-D integer tensor or a tuple of "
+                       "non-negative integers", shape)
+    if isinstance(shape, (list, tuple)) and all(
+            isinstance(d, numbers.Integral)
+            and not isinstance(d, (bool, np.bool_)) and d >= 0
+            for d in shape):
+        return tuple(int(d) for d in shape)
+    raise _invalid("shape", "a tuple of non-negative integers", shape)
 
 
 def _check_hard(hard):
@@ -240,7 +352,7 @@ def sample_gumbel(shape, dtype="float32", seed=None):
     """
     dtype = _float_dtype(dtype)
     compute = _compute_dtype(dtype)
-    u = _uniform(shape, compute, seed)
+    u = _uniform(_check_shape(shape), compute, _check_seed(seed))
     return tf.cast(-tf.math.log(-tf.math.log(u)), dtype)
 
 
@@ -252,7 +364,7 @@ def sample_logistic(shape, dtype="float32", seed=None):
     """
     dtype = _float_dtype(dtype)
     compute = _compute_dtype(dtype)
-    u = _uniform(shape, compute, seed)
+    u = _uniform(_check_shape(shape), compute, _check_seed(seed))
     # u < 1 strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too.
     return tf.cast(tf.math.log(u) - tf.math.log1p(-u), dtype)
 
@@ -345,6 +457,7 @@ def _gumbel_softmax(logits, temperature, hard, axis, seed, validate=True):
     compute = _compute_dtype(dtype)
     x = tf.cast(logits, compute)
     tau = _temperature_tensor(temperature, compute, validate)
+    _check_broadcast(tau, x)
     u = _uniform(tf.shape(x), compute, seed)
     # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
     # the same numbers with one pass fewer over the tensor.
@@ -358,6 +471,7 @@ def _gumbel_sigmoid(logits, temperature, hard, seed, validate=True):
     compute = _compute_dtype(dtype)
     x = tf.cast(logits, compute)
     tau = _temperature_tensor(temperature, compute, validate)
+    _check_broadcast(tau, x)
     noise = sample_logistic(tf.shape(x), compute, seed)
     y = _relaxed_sigmoid(x + noise, tau, hard)
     return tf.cast(y, dtype)
@@ -399,7 +513,8 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     x = _logits_tensor(logits, "gumbel_softmax")
     hard = _check_hard(hard)
     axis = _normalize_axis(axis, x.shape.rank)
-    return _gumbel_softmax(x, temperature, hard, axis, seed)
+    check_logit_values(x, axis)
+    return _gumbel_softmax(x, temperature, hard, axis, _check_seed(seed))
 
 
 def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
@@ -422,7 +537,8 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     """
     x = _logits_tensor(logits, "gumbel_sigmoid")
     hard = _check_hard(hard)
-    return _gumbel_sigmoid(x, temperature, hard, seed)
+    check_logit_values(x, allow_plus_inf=True)
+    return _gumbel_sigmoid(x, temperature, hard, _check_seed(seed))
 
 
 # --------------------------------------------------------------------------
@@ -438,6 +554,7 @@ def softmax_mode(logits, axis=-1):
     x = _logits_tensor(logits, "softmax_mode")
     rank = x.shape.rank
     axis = _normalize_axis(axis, rank)
+    check_logit_values(x, axis, allow_plus_inf=True)
     return tf.one_hot(
         tf.argmax(x, axis=axis), tf.shape(x)[axis], axis=axis, dtype=x.dtype)
 
@@ -448,25 +565,39 @@ def sigmoid_mode(logits):
     A logit of exactly 0 (a tie) gives 0.
     """
     x = _logits_tensor(logits, "sigmoid_mode")
+    check_logit_values(x, allow_plus_inf=True)
     return tf.cast(x > 0, x.dtype)
 
 
 def tempered_softmax(logits, temperature=1.0, axis=-1):
-    """The noiseless relaxation `softmax(logits / temperature)`."""
+    """The noiseless relaxation `softmax(logits / temperature)`.
+
+    Differentiable in the logits and the temperature, with the gradients of
+    `gumbel_softmax` (finite with `-inf` logits).
+    """
     x = _logits_tensor(logits, "tempered_softmax")
     compute = _compute_dtype(x.dtype)
     tau = _temperature_tensor(temperature, compute, validate=True)
+    _check_broadcast(tau, x)
     axis = _normalize_axis(axis, x.shape.rank)
-    y = tf.nn.softmax(tf.cast(x, compute) / tau, axis=axis)
+    check_logit_values(x, axis)
+    y = _relaxed_softmax(tf.cast(x, compute), tau, axis, hard=False)
     return tf.cast(y, x.dtype)
 
 
 def tempered_sigmoid(logits, temperature=1.0):
-    """The noiseless relaxation `sigmoid(logits / temperature)`."""
+    """The noiseless relaxation `sigmoid(logits / temperature)`.
+
+    Differentiable in the logits and the temperature, with the gradients of
+    `gumbel_sigmoid` (finite with infinite logits).
+    """
     x = _logits_tensor(logits, "tempered_sigmoid")
     compute = _compute_dtype(x.dtype)
     tau = _temperature_tensor(temperature, compute, validate=True)
-    return tf.cast(tf.math.sigmoid(tf.cast(x, compute) / tau), x.dtype)
+    _check_broadcast(tau, x)
+    check_logit_values(x, allow_plus_inf=True)
+    y = _relaxed_sigmoid(tf.cast(x, compute), tau, hard=False)
+    return tf.cast(y, x.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -500,6 +631,7 @@ def kl_categorical_uniform(logits, axis=-1):
     """
     x = _logits_tensor(logits, "kl_categorical_uniform")
     axis = _normalize_axis(axis, x.shape.rank)
+    check_logit_values(x, axis)
     dtype = x.dtype
     x = tf.cast(x, _compute_dtype(dtype))
     log_q = tf.nn.log_softmax(x, axis=axis)
@@ -528,6 +660,7 @@ def kl_bernoulli_uniform(logits):
         one example's variables and gives a scalar.
     """
     x = _logits_tensor(logits, "kl_bernoulli_uniform")
+    check_logit_values(x, allow_plus_inf=True)
     dtype = x.dtype
     x = tf.cast(x, _compute_dtype(dtype))
     p = tf.math.sigmoid(x)

@@ -19,3 +19,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
+
+# Debian's Fashion-MNIST (the notebooks' offline data), where apt is
+# available and no other data folder is named.
+ensure_fashion_mnist() {
+  if [ -z "${KERAS_GUMBEL_DATA_DIR:-}" ] \
+      && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+      && command -v apt-get >/dev/null; then
+    local sudo
+    sudo=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist
+  fi
+}

@@ -1,0 +1,53 @@
+"""Runs every notebook in its quick version (KERAS_GUMBEL_QUICK=1).
+
+Each notebook is executed headless by `scripts/run_notebooks.py --quick` in a
+temporary folder; the test fails on any cell error, and checks that the
+notebook wrote its results table.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+
+
+@pytest.fixture(scope="module")
+def data_available():
+    """The notebooks need MNIST-like data: TFDS's, a folder named by
+    KERAS_GUMBEL_DATA_DIR, or Debian's Fashion-MNIST (scripts/test.sh
+    installs it where apt is available)."""
+    from keras_gumbel import datasets
+
+    try:
+        datasets.load_mnist()
+    except datasets.DataUnavailableError as error:
+        pytest.skip(f"no MNIST-like data here: {error}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_version(notebook, tmp_path, data_available):
+    pytest.importorskip("nbclient")
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "run_notebooks.py"),
+         "--quick", "--output-dir", str(tmp_path), "--timeout", "600",
+         notebook],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[
+        -5000:]
+    stem = os.path.splitext(os.path.basename(notebook))[0]
+    with open(tmp_path / "results" / f"{stem}.json") as f:
+        record = json.load(f)
+    assert record["quick"] is True
+    assert record["rows"], "the notebook saved an empty results table"
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no notebook"

@@ -1,0 +1,395 @@
+"""Speed of the Gumbel-Softmax sampling op, side by side with its peers.
+
+What it measures (issue 4), all on the machine it runs on:
+
+1. Forward + backward of one sample, per call, on a small shape
+   (100, 20, 10) and a large one (64, 128, 1000), eagerly, in `tf.function`
+   and under XLA (`jit_compile=True`), for:
+   - `floor`: `tf.nn.softmax(logits / tau)` forward + backward (a sample
+     cannot cost less than the softmax inside it);
+   - `ours`: `keras_gumbel.ops.gumbel_softmax`; `ours_st`: with `hard=True`;
+   - `tfp`: `tfp.distributions.RelaxedOneHotCategorical(...).sample()`;
+   - `torch`: `torch.nn.functional.gumbel_softmax` (CPU), when installed.
+   The loss is `sum(y * w)`, `w` fixed random weights, and the gradient is
+   taken with respect to the logits. Each contender runs `--calls` times per
+   round, the contenders interleaved, for `--rounds` rounds; the table shows
+   the median time per call and its ratio to the floor in the same mode.
+2. Peak memory of forward + backward on the large shape, `ours` against the
+   floor, in `tf.function`: each in a fresh subprocess, the growth of the
+   process's peak resident memory (VmHWM, reset through
+   /proc/self/clear_refs once the inputs exist; Linux only) during three
+   calls.
+3. One training step of a VAE (784-512-256 -> 20x10 categorical ->
+   256-512-784, batch 100) with `GumbelSoftmax` against the same model with a
+   plain softmax in its place, under Keras's default compile settings
+   (`jit_compile="auto"`, XLA on with TensorFlow) and with XLA off; and the
+   same with `STGumbel`.
+4. The semi-supervised speed-up: training steps per second of the
+   notebooks' M2 model (`keras_gumbel.experiments.semisupervised`) with one
+   Gumbel-Softmax sample of the class against the exact sum over the k
+   classes, k in {10, 20, 50, 100}, random data and labels as in the paper,
+   XLA off (faster for this model on this CPU); the ratio of the rates.
+
+Run: python benchmarks/bench_sampling.py [--quick] [--markdown FILE]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_gumbel  # noqa: E402
+from keras_gumbel import ops as gops  # noqa: E402
+
+SHAPES = {"small": (100, 20, 10), "large": (64, 128, 1000)}
+TAU = 0.5
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores; Python "
+            f"{platform.python_version()}, TensorFlow {tf.__version__}, "
+            f"Keras {keras.__version__}")
+
+
+# -- the contenders -------------------------------------------------------
+
+
+def tf_contenders(shape):
+    """name -> (callable building one fwd+bwd, uses_tf)."""
+    import tensorflow_probability as tfp
+
+    rng = np.random.default_rng(0)
+    x = tf.Variable(rng.standard_normal(size=shape, dtype=np.float32))
+    w = tf.constant(rng.standard_normal(size=shape, dtype=np.float32))
+    seed_gen = keras.random.SeedGenerator(0)
+    tfp_seed = tf.Variable([0, 0], dtype=tf.int32)
+
+    def floor():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.nn.softmax(x / TAU) * w)
+        return tape.gradient(loss, x)
+
+    def ours(hard):
+        def fn():
+            with tf.GradientTape() as tape:
+                y = gops.gumbel_softmax(x, TAU, hard=hard, seed=seed_gen)
+                loss = tf.reduce_sum(y * w)
+            return tape.gradient(loss, x)
+        return fn
+
+    def tfp_sampler():
+        tfp_seed.assign_add([0, 1])
+        with tf.GradientTape() as tape:
+            dist = tfp.distributions.RelaxedOneHotCategorical(TAU, logits=x)
+            loss = tf.reduce_sum(dist.sample(seed=tfp_seed) * w)
+        return tape.gradient(loss, x)
+
+    return {"floor": floor, "ours": ours(False), "ours_st": ours(True),
+            "tfp": tfp_sampler}
+
+
+def torch_contender(shape):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    w = torch.randn(shape, generator=gen)
+
+    def fn():
+        x.grad = None
+        y = F.gumbel_softmax(x, tau=TAU, dim=-1)
+        (y * w).sum().backward()
+        return x.grad
+
+    return fn
+
+
+def wrap(fn, mode):
+    if mode == "eager":
+        return fn
+    return tf.function(fn, jit_compile=(mode == "xla"))
+
+
+def time_calls(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        out = fn()
+    if hasattr(out, "numpy"):
+        out.numpy()
+    return (time.perf_counter() - start) / calls
+
+
+def bench_ops(rounds, calls_for, modes):
+    rows = []
+    for shape_name, shape in SHAPES.items():
+        calls = calls_for[shape_name]
+        for mode in modes:
+            fns = {name: wrap(fn, mode)
+                   for name, fn in tf_contenders(shape).items()}
+            torch_fn = torch_contender(shape)
+            if torch_fn is not None and mode == "eager":
+                # PyTorch has no graph mode here; it is listed in each mode's
+                # table, timed eagerly, as a user would run it.
+                pass
+            if torch_fn is not None:
+                fns["torch"] = torch_fn
+            for fn in fns.values():  # trace, compile and warm up
+                time_calls(fn, 2)
+            times = {name: [] for name in fns}
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    times[name].append(time_calls(fn, calls))
+            medians = {name: float(np.median(t)) for name, t in times.items()}
+            for name, median in medians.items():
+                rows.append({
+                    "shape": shape_name, "mode": mode, "op": name,
+                    "ms": median * 1e3,
+                    "ratio": median / medians["floor"],
+                })
+            print(f"{shape_name:5s} {mode:11s} " + "  ".join(
+                f"{n}={m * 1e3:.2f}ms" for n, m in medians.items()),
+                flush=True)
+    return rows
+
+
+# -- memory ------------------------------------------------------------------
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory_child(which):
+    """Runs fwd+bwd on the large shape in tf.function; prints KiB.
+
+    Linux only: the peak resident set (VmHWM) is reset through
+    /proc/self/clear_refs after the inputs exist and the function is traced,
+    so the peak that follows is that of the calls alone (importing
+    TensorFlow peaks higher than any of them).
+    """
+    shape = SHAPES["large"]
+    fns = tf_contenders(shape)
+    fn = tf.function(fns[which]) if which != "baseline" else None
+    if fn is not None:
+        fn.get_concrete_function()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kib("VmRSS")
+    if fn is not None:
+        for _ in range(3):
+            fn().numpy()
+    peak = _status_kib("VmHWM")
+    print(json.dumps({"base": base, "peak": peak}))
+
+
+def bench_memory():
+    results = {}
+    for which in ("baseline", "floor", "ours", "ours_st"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", which],
+            capture_output=True, text=True, check=True)
+        results[which] = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = []
+    for which in ("floor", "ours", "ours_st"):
+        grow = results[which]["peak"] - results[which]["base"]
+        rows.append({"op": which, "MiB": grow / 1024})
+        print(f"memory {which}: +{grow / 1024:.0f} MiB", flush=True)
+    return rows
+
+
+# -- VAE training step -----------------------------------------------------
+
+
+def vae(kind, jit_compile, seed=0):
+    """The notebooks' categorical VAE; `kind` is the latent layer."""
+    keras.utils.set_random_seed(seed)
+    x = keras.Input(shape=(784,))
+    h = keras.layers.Dense(512, activation="relu")(x)
+    h = keras.layers.Dense(256, activation="relu")(h)
+    logits = keras.layers.Reshape((20, 10))(keras.layers.Dense(200)(h))
+    if kind == "softmax":
+        z = keras.layers.Softmax(axis=-1)(logits)
+    elif kind == "gumbel":
+        z = keras_gumbel.GumbelSoftmax(temperature=TAU, seed=seed)(logits)
+    else:
+        z = keras_gumbel.STGumbel(temperature=TAU, seed=seed)(logits)
+    h = keras.layers.Dense(256, activation="relu")(keras.layers.Flatten()(z))
+    h = keras.layers.Dense(512, activation="relu")(h)
+    out = keras.layers.Dense(784)(h)
+    model = keras.Model(x, out)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        jit_compile=jit_compile)
+    return model
+
+
+def bench_vae(rounds, steps):
+    data = (np.random.default_rng(0).random((100, 784)) < 0.3).astype(
+        "float32")
+    rows = []
+    for jit in ("auto", False):
+        models = {kind: vae(kind, jit) for kind in ("softmax", "gumbel", "st")}
+        for model in models.values():
+            for _ in range(3):
+                model.train_on_batch(data, data)
+        times = {kind: [] for kind in models}
+        for _ in range(rounds):
+            for kind, model in models.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    model.train_on_batch(data, data)
+                times[kind].append((time.perf_counter() - start) / steps)
+        medians = {k: float(np.median(v)) for k, v in times.items()}
+        for kind, median in medians.items():
+            rows.append({"jit_compile": str(jit), "latent": kind,
+                         "ms": median * 1e3,
+                         "ratio": median / medians["softmax"]})
+        print(f"vae jit_compile={jit}: " + "  ".join(
+            f"{k}={m * 1e3:.2f}ms" for k, m in medians.items()), flush=True)
+    return rows
+
+
+# -- semi-supervised speed-up ---------------------------------------------
+
+
+def bench_semisupervised(rounds, steps, ks=(10, 20, 50, 100)):
+    from keras_gumbel.experiments import semisupervised
+
+    rows = []
+    for k in ks:
+        rates = {
+            estimator: semisupervised.time_training_steps(
+                k, estimator, steps=steps, rounds=rounds, jit_compile=False)
+            for estimator in ("gumbel", "marginal")}
+        rows.append({"k": k, "gumbel": rates["gumbel"],
+                     "marginal": rates["marginal"],
+                     "ratio": rates["gumbel"] / rates["marginal"]})
+        print(f"semi-supervised k={k}: gumbel {rates['gumbel']:.2f} steps/s,"
+              f" marginal {rates['marginal']:.2f} steps/s, "
+              f"ratio {rows[-1]['ratio']:.1f}", flush=True)
+    return rows
+
+
+# -- report ----------------------------------------------------------------
+
+
+def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
+    lines = [header, ""]
+    lines += ["### Forward + backward of one sample (median ms per call; "
+              "ratio to the softmax floor in the same mode)", "",
+              "| shape | mode | floor | ours | ours_st | tfp | torch |",
+              "|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["shape"], r["mode"]) for r in op_rows},
+                  key=lambda k: (list(SHAPES).index(k[0]),
+                                 ["eager", "tf.function", "xla"].index(k[1])))
+    for shape, mode in keys:
+        cells = {r["op"]: r for r in op_rows
+                 if r["shape"] == shape and r["mode"] == mode}
+
+        def cell(name):
+            if name not in cells:
+                return "n/a"
+            r = cells[name]
+            return f"{r['ms']:.2f} ({r['ratio']:.2f}x)"
+
+        lines.append(f"| {shape} {SHAPES[shape]} | {mode} | "
+                     + " | ".join(cell(n) for n in (
+                         "floor", "ours", "ours_st", "tfp", "torch")) + " |")
+    if any(r["op"] == "torch" for r in op_rows):
+        lines += ["", "torch runs eagerly in every row (it has no graph "
+                  "mode here); its column repeats across modes."]
+    if mem_rows:
+        lines += ["", "### Peak memory, forward + backward, large shape, "
+                  "tf.function (growth of peak RSS)", "",
+                  "| op | MiB |", "|---|---|"]
+        lines += [f"| {r['op']} | {r['MiB']:.0f} |" for r in mem_rows]
+    if vae_rows:
+        lines += ["", "### VAE training step, batch 100 (median ms per "
+                  "step; ratio to the plain-softmax model)", "",
+                  "| jit_compile | softmax | GumbelSoftmax | STGumbel |",
+                  "|---|---|---|---|"]
+        for jit in ("auto", "False"):
+            cells = {r["latent"]: r for r in vae_rows
+                     if r["jit_compile"] == jit}
+            lines.append(
+                f"| {jit} | " + " | ".join(
+                    f"{cells[k]['ms']:.2f} ({cells[k]['ratio']:.2f}x)"
+                    for k in ("softmax", "gumbel", "st")) + " |")
+    if semi_rows:
+        lines += ["", "### Semi-supervised M2: training steps per second, "
+                  "one sample against the sum over k classes (XLA off)", "",
+                  "| k | one Gumbel-Softmax sample | sum over classes | "
+                  "speed-up | paper (GPU) |", "|---|---|---|---|---|"]
+        paper = {10: "2x", 100: "9.9x"}
+        lines += [f"| {r['k']} | {r['gumbel']:.2f} | {r['marginal']:.2f} | "
+                  f"{r['ratio']:.1f}x | {paper.get(r['k'], '—')} |"
+                  for r in semi_rows]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="few rounds: checks the script runs, not speed")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--markdown", help="write the tables to this file")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["ops", "memory", "vae", "semisupervised"])
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        _memory_child(args.memory_child)
+        return
+    rounds = 2 if args.quick else args.rounds
+    calls = ({"small": 2, "large": 1} if args.quick
+             else {"small": 50, "large": 3})
+    command = " ".join(["python", "benchmarks/bench_sampling.py"]
+                       + sys.argv[1:])
+    header = (f"Machine: {machine()}. Command: `{command}`; {rounds} "
+              f"interleaved rounds, medians.")
+    print(header, flush=True)
+    op_rows = mem_rows = vae_rows = semi_rows = []
+    if "ops" not in args.skip:
+        op_rows = bench_ops(rounds, calls, ["eager", "tf.function", "xla"])
+    if "memory" not in args.skip:
+        mem_rows = bench_memory()
+    if "vae" not in args.skip:
+        vae_rows = bench_vae(rounds, 2 if args.quick else 20)
+    if "semisupervised" not in args.skip:
+        semi_rows = bench_semisupervised(
+            rounds=1 if args.quick else 3, steps=2 if args.quick else 5)
+    report = markdown(op_rows, mem_rows, vae_rows, header, semi_rows)
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,22 +49,14 @@ import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 from keras_gumbel import ops as gops  # noqa: E402
+from keras_gumbel.experiments import report  # noqa: E402
 
 SHAPES = {"small": (100, 20, 10), "large": (64, 128, 1000)}
 TAU = 0.5
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python "
+    return (f"{report.machine_description()}; Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}, "
             f"Keras {keras.__version__}")
 

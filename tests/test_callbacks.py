@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import keras_gumbel
+from _helpers import CountTraces
 from keras_gumbel import GumbelSigmoid
 from keras_gumbel import GumbelSoftmax
 from keras_gumbel import STGumbel
@@ -64,19 +65,6 @@ class _Recorder(keras.callbacks.Callback):
                           self.layer.temperature))
 
 
-class _CountTraces(keras.layers.Layer):
-    """Identity layer counting its Python calls: one per trace."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.traces = 0
-
-    def call(self, inputs):
-        self.traces += 1
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 class _GumbelBlock(keras.layers.Layer):
@@ -218,7 +206,7 @@ def test_annealing_changes_the_compiled_training_loss(cls, jit_compile):
     # optimizer a weight: without one, Keras never counts a step.
     shape = (8, 2) if cls is GumbelSoftmax else (8,)
     inputs = keras.Input(shape)
-    counter = _CountTraces()
+    counter = CountTraces()
     gumbel = cls(seed=0)
     logits = keras.layers.Dense(shape[-1])(inputs)
     model = keras.Model(inputs, gumbel(counter(logits)))

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_gumbel
+from _helpers import CountTraces
 from keras_gumbel import GumbelSigmoid
 from keras_gumbel import GumbelSoftmax
 from keras_gumbel import STGumbel
@@ -60,20 +61,6 @@ def _assert_valid_sample(cls, y, axis=-1, atol=1e-5, hard=None):
         assert set(np.unique(y)) <= {0.0, 1.0}
 
 
-class _CountTraces(keras.layers.Layer):
-    """Identity layer counting how often its `call` runs in Python: once per
-    trace in a compiled function, so a retrace shows up as a new count."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.traces = 0
-
-    def call(self, inputs):
-        self.traces += 1
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 class SubclassedModel(keras.Model):
@@ -230,7 +217,7 @@ def _zero_logits_model(cls, temperature, jit_compile):
     distance to 0.5 is about 0 at tau=100 and about 0.5 at tau=0.01."""
     shape = (8, 2) if cls in CATEGORICAL else (8,)
     inputs = keras.Input(shape)
-    counter = _CountTraces()
+    counter = CountTraces()
     gumbel = cls(temperature=temperature, seed=0)
     model = keras.Model(inputs, gumbel(counter(inputs)))
     model.compile(optimizer="sgd", loss="mae", jit_compile=jit_compile)
@@ -262,7 +249,7 @@ def test_compiled_predict_reads_new_temperature_without_retracing(
         cls, jit_compile):
     shape = (5,)
     inputs = keras.Input(shape)
-    counter = _CountTraces()
+    counter = CountTraces()
     gumbel = cls(temperature=1.0, inference_mode="soft")
     model = keras.Model(inputs, gumbel(counter(inputs)))
     model.compile(loss="mse", jit_compile=jit_compile)

@@ -297,37 +297,34 @@ def test_gumbel_sigmoid_matches_closed_form_cdf(temperature):
         assert p > ALPHA / 3, (unit, p)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sample_gumbel_moments_and_distribution(dtype):
-    # N = 10^6. Gumbel(0, 1): mean = Euler-Mascheroni gamma, variance
-    # pi^2 / 6, excess kurtosis 12 / 5. Standard errors: sqrt(var / N) for
-    # the mean, var * sqrt((kurtosis - 1) / N) = var * sqrt(4.4 / N) for the
-    # variance; both within N_SE. Plus a KS test against scipy's gumbel_r.
-    n = 10**6
-    g = ops.sample_gumbel((n,), dtype=dtype, seed=11)
-    assert g.dtype == tf.as_dtype(dtype) and g.shape == (n,)
-    g = _f64(g)
-    var = math.pi**2 / 6
-    assert abs(g.mean() - EULER_GAMMA) <= N_SE * math.sqrt(var / n)
-    assert abs(g.var() - var) <= N_SE * var * math.sqrt(4.4 / n)
-    assert scipy.stats.kstest(g, scipy.stats.gumbel_r.cdf).pvalue > ALPHA
+# name: (mean, variance, excess kurtosis, scipy distribution, seed).
+# Gumbel(0, 1): mean = Euler-Mascheroni gamma, variance pi^2 / 6, excess
+# kurtosis 12 / 5. Logistic(0, 1): mean 0, variance pi^2 / 3, excess
+# kurtosis 6 / 5.
+NOISE_MOMENTS = {
+    "sample_gumbel": (EULER_GAMMA, math.pi**2 / 6, 12 / 5,
+                      scipy.stats.gumbel_r, 11),
+    "sample_logistic": (0.0, math.pi**2 / 3, 6 / 5, scipy.stats.logistic,
+                        12),
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sample_logistic_moments_and_distribution(dtype):
-    # N = 10^6. Logistic(0, 1): mean 0, variance pi^2 / 3, excess kurtosis
-    # 6 / 5, so the variance's SE is var * sqrt(3.2 / N); both within N_SE.
-    # Plus a KS test against scipy's logistic.
+@pytest.mark.parametrize("name", sorted(NOISE_MOMENTS))
+def test_noise_moments_and_distribution(name, dtype):
+    # N = 10^6. Standard errors: sqrt(var / N) for the mean, and
+    # var * sqrt((excess kurtosis + 2) / N) for the variance; both within
+    # N_SE. Plus a KS test against scipy's distribution.
+    mean, var, excess_kurtosis, dist, seed = NOISE_MOMENTS[name]
     n = 10**6
-    s = ops.sample_logistic((n,), dtype=dtype, seed=12)
-    assert s.dtype == tf.as_dtype(dtype) and s.shape == (n,)
-    s = _f64(s)
-    var = math.pi**2 / 3
-    assert abs(s.mean()) <= N_SE * math.sqrt(var / n)
-    assert abs(s.var() - var) <= N_SE * var * math.sqrt(3.2 / n)
-    assert scipy.stats.kstest(s, scipy.stats.logistic.cdf).pvalue > ALPHA
+    noise = getattr(ops, name)((n,), dtype=dtype, seed=seed)
+    assert noise.dtype == tf.as_dtype(dtype) and noise.shape == (n,)
+    noise = _f64(noise)
+    assert abs(noise.mean() - mean) <= N_SE * math.sqrt(var / n)
+    assert abs(noise.var() - var) <= N_SE * var * math.sqrt(
+        (excess_kurtosis + 2) / n)
+    assert scipy.stats.kstest(noise, dist.cdf).pvalue > ALPHA
 
 
 # --------------------------------------------------------------------------

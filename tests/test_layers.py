@@ -303,15 +303,20 @@ def test_save_and_load_keras_file(cls, inference_mode, learn_temperature,
                                atol=1e-6)
 
 
-@pytest.mark.slow
-@layer_classes
-def test_export_serves_mode_deterministically(cls, tmp_path):
+def _export(cls, inference_mode, tmp_path):
+    """A small model around `cls`, exported and loaded back as a SavedModel."""
     inputs = keras.Input((4,))
-    gumbel = cls(seed=0, inference_mode="mode")
+    gumbel = cls(seed=0, inference_mode=inference_mode)
     model = keras.Model(inputs, gumbel(keras.layers.Dense(5)(inputs)))
     path = str(tmp_path / "exported")
     model.export(path, verbose=False)
-    served = tf.saved_model.load(path)
+    return model, tf.saved_model.load(path)
+
+
+@pytest.mark.slow
+@layer_classes
+def test_export_serves_mode_deterministically(cls, tmp_path):
+    model, served = _export(cls, "mode", tmp_path)
     x = _logits((16, 4))
     first = served.serve(x).numpy()
     assert first.shape == (16, 5)
@@ -323,12 +328,7 @@ def test_export_serves_mode_deterministically(cls, tmp_path):
 @pytest.mark.parametrize("cls", [GumbelSoftmax, STGumbelSigmoid],
                          ids=lambda c: c.__name__)
 def test_export_serves_samples(cls, tmp_path):
-    inputs = keras.Input((4,))
-    gumbel = cls(seed=0, inference_mode="sample")
-    model = keras.Model(inputs, gumbel(keras.layers.Dense(5)(inputs)))
-    path = str(tmp_path / "exported")
-    model.export(path, verbose=False)
-    served = tf.saved_model.load(path)
+    _, served = _export(cls, "sample", tmp_path)
     x = _logits((16, 4))
     first = served.serve(x)
     assert tuple(first.shape) == (16, 5)

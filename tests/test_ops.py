@@ -125,6 +125,17 @@ def _assert_finite(*tensors):
         assert np.all(np.isfinite(_f64(t))), t
 
 
+def _assert_same_nontrivial_grads(soft, hard):
+    """The straight-through gradients (logits, temperature) equal the soft
+    ones, which are non-trivial so that equality means something."""
+    for g_soft, g_hard in zip(soft, hard):
+        assert np.abs(_f64(g_soft)).max() > 1e-3
+        # Both come from the same soft sample (same noise): equal to float
+        # round-off.
+        np.testing.assert_allclose(_f64(g_hard), _f64(g_soft), rtol=1e-6,
+                                   atol=1e-7)
+
+
 def _chisquare_p(counts, probs):
     """Chi-square p-value of `counts` against `probs`.
 
@@ -370,15 +381,7 @@ def test_hard_gumbel_softmax_gradient_equals_soft_gradient(shape, axis,
     _assert_one_hot(y_hard, axis=axis)
     assert gx_hard.shape == shape
     assert gt_hard.shape == np.shape(temperature)
-    # Non-trivial gradients, so that equality means something.
-    assert np.abs(_f64(gx_soft)).max() > 1e-3
-    assert np.abs(_f64(gt_soft)).max() > 1e-3
-    # Both come from the same soft sample (same noise): equal to float
-    # round-off.
-    np.testing.assert_allclose(_f64(gx_hard), _f64(gx_soft), rtol=1e-6,
-                               atol=1e-7)
-    np.testing.assert_allclose(_f64(gt_hard), _f64(gt_soft), rtol=1e-6,
-                               atol=1e-7)
+    _assert_same_nontrivial_grads((gx_soft, gt_soft), (gx_hard, gt_hard))
 
 
 @pytest.mark.parametrize("per_example", [False, True])
@@ -400,12 +403,7 @@ def test_hard_gumbel_sigmoid_gradient_equals_soft_gradient(per_example):
     # Same noise: the hard sample is the soft one thresholded at 1/2.
     np.testing.assert_array_equal(y_hard, (_f64(y_soft) > 0.5))
     assert gt_hard.shape == np.shape(temperature)
-    assert np.abs(_f64(gx_soft)).max() > 1e-3
-    assert np.abs(_f64(gt_soft)).max() > 1e-3
-    np.testing.assert_allclose(_f64(gx_hard), _f64(gx_soft), rtol=1e-6,
-                               atol=1e-7)
-    np.testing.assert_allclose(_f64(gt_hard), _f64(gt_soft), rtol=1e-6,
-                               atol=1e-7)
+    _assert_same_nontrivial_grads((gx_soft, gt_soft), (gx_hard, gt_hard))
 
 
 # Temperature shapes for logits of shape (batch, classes) = (8, 5): the

@@ -94,8 +94,37 @@ def tf_contenders(shape):
             loss = tf.reduce_sum(dist.sample(seed=tfp_seed) * w)
         return tape.gradient(loss, x)
 
+    def draw():
+        # The uniform draw alone, as `ours` makes it (Philox by name): with
+        # the floor, a lower bound for any sampler built on TensorFlow's
+        # random ops.
+        seed = keras.random.randint((2,), 0, 2**31 - 1, seed=seed_gen)
+        return tf.random.stateless_uniform(
+            shape, seed=seed, minval=TINY, maxval=1.0, alg="philox")
+
+    def ours_xla_draw():
+        # An experiment, not in the library: the same sample with the
+        # uniform drawn by an XLA-compiled function (XLA's Philox), the rest
+        # left to TensorFlow's kernels.
+        with tf.GradientTape() as tape:
+            seed = keras.random.randint((2,), 0, 2**31 - 1, seed=seed_gen)
+            u = _xla_uniform(tf.shape(x), seed)
+            y = keras_gumbel.ops.tempered_softmax(
+                x - tf.math.log(-tf.math.log(u)), TAU)
+            loss = tf.reduce_sum(y * w)
+        return tape.gradient(loss, x)
+
     return {"floor": floor, "ours": ours(False), "ours_st": ours(True),
-            "tfp": tfp_sampler}
+            "tfp": tfp_sampler, "draw": draw, "ours_xla_draw": ours_xla_draw}
+
+
+TINY = float(np.finfo(np.float32).tiny)
+
+
+@tf.function(jit_compile=True)
+def _xla_uniform(shape, seed):
+    return tf.random.stateless_uniform(
+        shape, seed=seed, minval=TINY, maxval=1.0, alg="philox")
 
 
 def torch_contender(shape):
@@ -132,9 +161,9 @@ def time_calls(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
-def bench_ops(rounds, calls_for, modes):
+def bench_ops(rounds, calls_for, modes, shapes=None):
     rows = []
-    for shape_name, shape in SHAPES.items():
+    for shape_name, shape in (shapes or SHAPES).items():
         calls = calls_for[shape_name]
         for mode in modes:
             fns = {name: wrap(fn, mode)
@@ -155,7 +184,8 @@ def bench_ops(rounds, calls_for, modes):
             medians = {name: float(np.median(t)) for name, t in times.items()}
             for name, median in medians.items():
                 rows.append({
-                    "shape": shape_name, "mode": mode, "op": name,
+                    "shape": shape_name, "dims": tuple(shape), "mode": mode,
+                    "op": name,
                     "ms": median * 1e3,
                     "ratio": median / medians["floor"],
                 })
@@ -259,9 +289,14 @@ def bench_vae(rounds, steps):
                 times[kind].append((time.perf_counter() - start) / steps)
         medians = {k: float(np.median(v)) for k, v in times.items()}
         for kind, median in medians.items():
+            # Paired: each round's time over the softmax model's in the same
+            # round, so that drift in the machine's speed cancels.
+            ratios = np.array(times[kind]) / np.array(times["softmax"])
             rows.append({"jit_compile": str(jit), "latent": kind,
                          "ms": median * 1e3,
-                         "ratio": median / medians["softmax"]})
+                         "ratio": float(np.median(ratios)),
+                         "ratio_q1": float(np.percentile(ratios, 25)),
+                         "ratio_q3": float(np.percentile(ratios, 75))})
         print(f"vae jit_compile={jit}: " + "  ".join(
             f"{k}={m * 1e3:.2f}ms" for k, m in medians.items()), flush=True)
     return rows
@@ -297,9 +332,9 @@ def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
               "ratio to the softmax floor in the same mode)", "",
               "| shape | mode | floor | ours | ours_st | tfp | torch |",
               "|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["shape"], r["mode"]) for r in op_rows},
-                  key=lambda k: (list(SHAPES).index(k[0]),
-                                 ["eager", "tf.function", "xla"].index(k[1])))
+    # In the order measured: shapes, then modes.
+    keys = list(dict.fromkeys((r["shape"], r["mode"]) for r in op_rows))
+    dims = {r["shape"]: r["dims"] for r in op_rows}
     for shape, mode in keys:
         cells = {r["op"]: r for r in op_rows
                  if r["shape"] == shape and r["mode"] == mode}
@@ -310,12 +345,34 @@ def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
             r = cells[name]
             return f"{r['ms']:.2f} ({r['ratio']:.2f}x)"
 
-        lines.append(f"| {shape} {SHAPES[shape]} | {mode} | "
+        lines.append(f"| {shape} {dims[shape]} | {mode} | "
                      + " | ".join(cell(n) for n in (
                          "floor", "ours", "ours_st", "tfp", "torch")) + " |")
     if any(r["op"] == "torch" for r in op_rows):
         lines += ["", "torch runs eagerly in every row (it has no graph "
                   "mode here); its column repeats across modes."]
+    if any(r["op"] == "draw" for r in op_rows):
+        lines += ["", "### Where the time goes (median ms per call; ratio to "
+                  "the floor)", "",
+                  "`draw`: the uniform draw alone, as `ours` makes it. "
+                  "`floor + draw`: a lower bound for any sampler built on "
+                  "TensorFlow's random ops. `ours_xla_draw`: an experiment, "
+                  "not in the library: `ours` with the uniform drawn by an "
+                  "XLA-compiled function inside the `tf.function`.", "",
+                  "| shape | mode | floor | draw | floor + draw | ours | "
+                  "ours_xla_draw |", "|---|---|---|---|---|---|---|"]
+        for shape, mode in keys:
+            cells = {r["op"]: r for r in op_rows
+                     if r["shape"] == shape and r["mode"] == mode}
+            if "draw" not in cells:
+                continue
+            floor_ms = cells["floor"]["ms"]
+            bound = floor_ms + cells["draw"]["ms"]
+            lines.append(
+                f"| {shape} | {mode} | {floor_ms:.2f} | "
+                + " | ".join(f"{ms:.2f} ({ms / floor_ms:.2f}x)" for ms in (
+                    cells["draw"]["ms"], bound, cells["ours"]["ms"],
+                    cells["ours_xla_draw"]["ms"])) + " |")
     if mem_rows:
         lines += ["", "### Peak memory, forward + backward, large shape, "
                   "tf.function (growth of peak RSS)", "",
@@ -329,10 +386,18 @@ def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
         for jit in ("auto", "False"):
             cells = {r["latent"]: r for r in vae_rows
                      if r["jit_compile"] == jit}
-            lines.append(
-                f"| {jit} | " + " | ".join(
-                    f"{cells[k]['ms']:.2f} ({cells[k]['ratio']:.2f}x)"
-                    for k in ("softmax", "gumbel", "st")) + " |")
+
+            def vae_cell(k):
+                r = cells[k]
+                if k == "softmax":
+                    return f"{r['ms']:.2f}"
+                return (f"{r['ms']:.2f} ({r['ratio']:.3f}x; quartiles "
+                        f"{r['ratio_q1']:.3f}-{r['ratio_q3']:.3f})")
+
+            lines.append(f"| {jit} | " + " | ".join(
+                vae_cell(k) for k in ("softmax", "gumbel", "st")) + " |")
+        lines += ["", "Ratios are medians over rounds of each round's time "
+                  "over the softmax model's in the same round."]
     if semi_rows:
         lines += ["", "### Semi-supervised M2: training steps per second, "
                   "one sample against the sum over k classes (XLA off)", "",

@@ -9,7 +9,11 @@ What it measures (issue 4), all on the machine it runs on:
      cannot cost less than the softmax inside it);
    - `ours`: `keras_gumbel.ops.gumbel_softmax`; `ours_st`: with `hard=True`;
    - `tfp`: `tfp.distributions.RelaxedOneHotCategorical(...).sample()`;
-   - `torch`: `torch.nn.functional.gumbel_softmax` (CPU), when installed.
+   - `torch`: `torch.nn.functional.gumbel_softmax` (CPU), when installed;
+   - `draw`: the uniform draw alone, as `ours` makes it (no gradient);
+     floor + draw bounds from below any sampler on TensorFlow's random ops;
+   - `ours_xla_draw`: an experiment, not in the library: `ours` with the
+     uniform drawn by an XLA-compiled function (XLA's Philox).
    The loss is `sum(y * w)`, `w` fixed random weights, and the gradient is
    taken with respect to the logits. Each contender runs `--calls` times per
    round, the contenders interleaved, for `--rounds` rounds; the table shows
@@ -23,7 +27,8 @@ What it measures (issue 4), all on the machine it runs on:
    256-512-784, batch 100) with `GumbelSoftmax` against the same model with a
    plain softmax in its place, under Keras's default compile settings
    (`jit_compile="auto"`, XLA on with TensorFlow) and with XLA off; and the
-   same with `STGumbel`.
+   same with `STGumbel`. Ratios are paired: each round's time over the
+   softmax model's in the same round, median and quartiles over rounds.
 4. The semi-supervised speed-up: training steps per second of the
    notebooks' M2 model (`keras_gumbel.experiments.semisupervised`) with one
    Gumbel-Softmax sample of the class against the exact sum over the k

@@ -11,7 +11,8 @@ What it measures (issue 4), all on the machine it runs on:
    - `tfp`: `tfp.distributions.RelaxedOneHotCategorical(...).sample()`;
    - `torch`: `torch.nn.functional.gumbel_softmax` (CPU), when installed;
    - `draw`: the uniform draw alone, as `ours` makes it (no gradient);
-     floor + draw bounds from below any sampler on TensorFlow's random ops;
+     floor + draw is what a sampler on TensorFlow's random ops costs before
+     any work of its own;
    - `ours_xla_draw`: an experiment, not in the library: `ours` with the
      uniform drawn by an XLA-compiled function (XLA's Philox).
    The loss is `sum(y * w)`, `w` fixed random weights, and the gradient is
@@ -99,21 +100,24 @@ def tf_contenders(shape):
             loss = tf.reduce_sum(dist.sample(seed=tfp_seed) * w)
         return tape.gradient(loss, x)
 
+    def seed_pair():
+        # As `ours` derives its stateless seed from its `SeedGenerator`.
+        return keras.random.randint((2,), 0, 2**31 - 1, seed=seed_gen)
+
     def draw():
-        # The uniform draw alone, as `ours` makes it (Philox by name): with
-        # the floor, a lower bound for any sampler built on TensorFlow's
-        # random ops.
-        seed = keras.random.randint((2,), 0, 2**31 - 1, seed=seed_gen)
+        # The uniform draw alone, as `ours` makes it (Philox by name). The
+        # draw and the softmax each keep every core busy, so floor + draw is
+        # what a sampler on TensorFlow's random ops costs before any work of
+        # its own.
         return tf.random.stateless_uniform(
-            shape, seed=seed, minval=TINY, maxval=1.0, alg="philox")
+            shape, seed=seed_pair(), minval=TINY, maxval=1.0, alg="philox")
 
     def ours_xla_draw():
         # An experiment, not in the library: the same sample with the
         # uniform drawn by an XLA-compiled function (XLA's Philox), the rest
         # left to TensorFlow's kernels.
         with tf.GradientTape() as tape:
-            seed = keras.random.randint((2,), 0, 2**31 - 1, seed=seed_gen)
-            u = _xla_uniform(tf.shape(x), seed)
+            u = _xla_uniform(tf.shape(x), seed_pair())
             y = keras_gumbel.ops.tempered_softmax(
                 x - tf.math.log(-tf.math.log(u)), TAU)
             loss = tf.reduce_sum(y * w)
@@ -360,8 +364,9 @@ def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
         lines += ["", "### Where the time goes (median ms per call; ratio to "
                   "the floor)", "",
                   "`draw`: the uniform draw alone, as `ours` makes it. "
-                  "`floor + draw`: a lower bound for any sampler built on "
-                  "TensorFlow's random ops. `ours_xla_draw`: an experiment, "
+                  "`floor + draw`: what a sampler on TensorFlow's random ops "
+                  "costs before any work of its own (both keep every core "
+                  "busy, so their times add). `ours_xla_draw`: an experiment, "
                   "not in the library: `ours` with the uniform drawn by an "
                   "XLA-compiled function inside the `tf.function`.", "",
                   "| shape | mode | floor | draw | floor + draw | ours | "

@@ -221,19 +221,26 @@ def check_logit_values(x, axis=None, allow_plus_inf=False):
     """
     if not (tf.executing_eagerly() and hasattr(x, "numpy")):
         return
-    if bool(tf.reduce_any(tf.math.is_nan(x))):
+    # Both checks in one read back from the device: "no NaN (and no +inf)"
+    # is one comparison (NaN < inf is false), a row is all masked where its
+    # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.
+    values_ok = (tf.reduce_all(~tf.math.is_nan(x)) if allow_plus_inf
+                 else tf.reduce_all(x < np.inf))
+    rows_ok = (tf.reduce_all(tf.reduce_max(x, axis=axis) > -np.inf)
+               if axis is not None and x.shape.rank else tf.constant(True))
+    values_ok, rows_ok = tf.stack([values_ok, rows_ok]).numpy()
+    if not values_ok and bool(tf.reduce_any(tf.math.is_nan(x))):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected finite "
             "logits, or -inf to mask a class. Received: logits containing "
             "NaN")
-    if not allow_plus_inf and bool(tf.reduce_any(x == np.inf)):
+    if not values_ok:
         raise ValueError(
             "Invalid value received for argument `logits`. Expected finite "
             "logits, or -inf to mask a class. Received: logits containing "
             "+inf. A logit of +inf makes its class certain: give it a large "
             "finite logit, or mask the other classes with -inf.")
-    if axis is not None and x.shape.rank and bool(tf.reduce_any(
-            tf.reduce_all(x == -np.inf, axis=axis))):
+    if not rows_ok:
         raise ValueError(
             "Invalid value received for argument `logits`. Expected at least "
             "one class per row with a finite logit. Received: logits with a "
@@ -316,11 +323,27 @@ def _uniform(shape, dtype, seed):
     subnormal flushed to 0) would make `log(u)` infinite. The algorithm is
     Philox, named: under XLA on a CPU the default (`auto_select`) was
     measured 50-150x slower than Philox on a (64, 128, 1000) draw.
+
+    Eagerly, the draw runs as one call of a traced function: the same ops
+    and numbers, without the Python cost of `tf.random.stateless_uniform`'s
+    eager ops (a (100, 20, 10) draw: 1.6 ms eagerly, 0.5 ms traced).
     """
+    seed = _seed_pair(seed)
+    if tf.executing_eagerly():
+        return _traced_uniform(tf.cast(shape, tf.int64), seed, dtype)
+    return _uniform_ops(shape, dtype, seed)
+
+
+def _uniform_ops(shape, dtype, seed):
     tiny = np.finfo(dtype.as_numpy_dtype).tiny
     return tf.random.stateless_uniform(
-        shape, seed=_seed_pair(seed), minval=tf.constant(tiny, dtype),
+        shape, seed=seed, minval=tf.constant(tiny, dtype),
         maxval=tf.constant(1.0, dtype), dtype=dtype, alg="philox")
+
+
+@tf.function(autograph=False, reduce_retracing=True)
+def _traced_uniform(shape, seed, dtype):
+    return _uniform_ops(shape, dtype, seed)
 
 
 def _float_dtype(dtype, name="dtype"):

@@ -550,6 +550,29 @@ def test_no_seed_gives_new_noise(name):
     assert not np.array_equal(_f64(fn(None)), _f64(fn(None)))
 
 
+@pytest.mark.parametrize("name", sorted(RANDOM_FNS))
+def test_eager_and_tf_function_draw_the_same_noise(name):
+    # Eagerly the uniform is drawn by a traced function, in a graph by the
+    # ops themselves: the noise must not depend on which. The noise is
+    # compared bit for bit; the samples to float32 rounding (a graph may
+    # rewrite the division by the temperature), far below what another draw
+    # would change.
+    fn = RANDOM_FNS[name]
+
+    def same(a, b):
+        if name.startswith("sample_"):
+            np.testing.assert_array_equal(_f64(a), _f64(b))
+        else:
+            np.testing.assert_allclose(_f64(a), _f64(b), rtol=1e-6, atol=0)
+
+    same(fn(123), tf.function(lambda: fn(123))())
+    gen_eager = keras.random.SeedGenerator(7)
+    gen_graph = keras.random.SeedGenerator(7)
+    graph_fn = tf.function(lambda: fn(gen_graph))
+    for _ in range(2):
+        same(fn(gen_eager), graph_fn())
+
+
 # --------------------------------------------------------------------------
 # 5. Numerics.
 # --------------------------------------------------------------------------

@@ -125,12 +125,8 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         self.schedule = schedule
         if update_every is None:
             update_every = 1 if schedule is not None else 1000
-        if (isinstance(update_every, bool)
-                or not isinstance(update_every, numbers.Integral)
-                or update_every < 1):
-            raise gops._invalid(
-                "update_every", "a positive integer", update_every)
-        self.update_every = int(update_every)
+        self.update_every = gops._check_positive_int(
+            update_every, "update_every")
         if layers is not None:
             if not isinstance(layers, (list, tuple)):
                 raise gops._invalid(

@@ -77,7 +77,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_gumbel.ops import _invalid
+from keras_gumbel.ops import _check_positive_int, _invalid
 
 __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
@@ -639,9 +639,7 @@ def dynamic_binarized_dataset(x, y=None, batch_size=100, seed=0,
     """
     x = _check_intensities(x).astype(np.float32, copy=False)
     seed = _check_seed(seed)
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
-            batch_size, numbers.Integral) or batch_size < 1:
-        raise _invalid("batch_size", "a positive integer", batch_size)
+    batch_size = _check_positive_int(batch_size, "batch_size")
     shuffle = _check_bool(shuffle, "shuffle")
     drop_remainder = _check_bool(drop_remainder, "drop_remainder")
     if y is not None:
@@ -719,9 +717,7 @@ def labelled_subset(y, per_class=10, seed=0):
             "Invalid value received for argument `y`. Expected integer "
             f"labels of shape (n,). Received: y with shape={y.shape}, "
             f"dtype={y.dtype}")
-    if isinstance(per_class, (bool, np.bool_)) or not isinstance(
-            per_class, numbers.Integral) or per_class < 1:
-        raise _invalid("per_class", "a positive integer", per_class)
+    per_class = _check_positive_int(per_class, "per_class")
     seed = _check_seed(seed)
     rng = np.random.default_rng(seed)
     picked = []

@@ -274,6 +274,14 @@ def _check_seed(seed):
     return int(seed)
 
 
+def _check_positive_int(value, name):
+    """`value` as an `int`, or a `ValueError` naming the argument `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Integral) or value < 1:
+        raise _invalid(name, "a positive integer", value)
+    return int(value)
+
+
 def _check_shape(shape):
     """A shape: a sequence of non-negative ints, or a 1-D integer tensor."""
     if isinstance(shape, (tf.Tensor, tf.Variable)):

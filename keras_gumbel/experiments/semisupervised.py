@@ -88,22 +88,9 @@ IMAGE_SHAPE = (28, 28, 1)
 N_PIXELS = 784
 
 
-def _invalid(name, expected, received):
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={received!r}")
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, np.integer)) or value < 1:
-        raise _invalid(name, "a positive integer", value)
-    return int(value)
-
-
 def _check_estimator(estimator):
     if estimator not in ESTIMATORS:
-        raise _invalid("estimator", f"one of {ESTIMATORS}", estimator)
+        raise gops._invalid("estimator", f"one of {ESTIMATORS}", estimator)
     return estimator
 
 
@@ -476,8 +463,8 @@ def build_m2(num_classes=10, latent_dim=32, estimator="gumbel", alpha=1.0,
     Returns:
         A compiled `M2`.
     """
-    num_classes = _check_positive_int(num_classes, "num_classes")
-    latent_dim = _check_positive_int(latent_dim, "latent_dim")
+    num_classes = gops._check_positive_int(num_classes, "num_classes")
+    latent_dim = gops._check_positive_int(latent_dim, "latent_dim")
     _check_estimator(estimator)
     if (n_total is None) != (n_labelled is None):
         raise ValueError(
@@ -486,8 +473,8 @@ def build_m2(num_classes=10, latent_dim=32, estimator="gumbel", alpha=1.0,
             f"Received: n_total={n_total!r}, n_labelled={n_labelled!r}")
     class_weight = float(alpha)
     if n_total is not None:
-        class_weight *= (_check_positive_int(n_total, "n_total")
-                         / _check_positive_int(n_labelled, "n_labelled"))
+        class_weight *= (gops._check_positive_int(n_total, "n_total")
+                         / gops._check_positive_int(n_labelled, "n_labelled"))
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model = M2(
@@ -535,15 +522,15 @@ def semi_supervised_dataset(x_unlabelled, x_labelled, y_labelled,
         A `tf.data.Dataset` of dicts `{"x_unlabelled", "x_labelled",
         "y_labelled"}`.
     """
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = gops._check_positive_int(batch_size, "batch_size")
     if labelled_batch_size is None:
         labelled_batch_size = min(batch_size, len(x_labelled))
-    labelled_batch_size = _check_positive_int(labelled_batch_size,
-                                              "labelled_batch_size")
+    labelled_batch_size = gops._check_positive_int(
+        labelled_batch_size, "labelled_batch_size")
     if labelled_batch_size > len(x_labelled):
-        raise _invalid("labelled_batch_size",
-                       f"at most the number of labelled images "
-                       f"({len(x_labelled)})", labelled_batch_size)
+        raise gops._invalid("labelled_batch_size",
+                            f"at most the number of labelled images "
+                            f"({len(x_labelled)})", labelled_batch_size)
     unlabelled = datasets.dynamic_binarized_dataset(
         x_unlabelled, batch_size=batch_size, seed=seed, drop_remainder=True)
     labelled = datasets.dynamic_binarized_dataset(
@@ -650,11 +637,11 @@ def time_training_steps(num_classes, estimator="gumbel", batch_size=100,
     Returns:
         Steps per second, a Python float.
     """
-    num_classes = _check_positive_int(num_classes, "num_classes")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    steps = _check_positive_int(steps, "steps")
-    rounds = _check_positive_int(rounds, "rounds")
-    labelled_batch_size = _check_positive_int(
+    num_classes = gops._check_positive_int(num_classes, "num_classes")
+    batch_size = gops._check_positive_int(batch_size, "batch_size")
+    steps = gops._check_positive_int(steps, "steps")
+    rounds = gops._check_positive_int(rounds, "rounds")
+    labelled_batch_size = gops._check_positive_int(
         labelled_batch_size or batch_size, "labelled_batch_size")
     model = build_m2(num_classes, estimator=estimator, seed=seed,
                      jit_compile=jit_compile, **build_kwargs)

@@ -58,6 +58,7 @@ import tensorflow as tf
 
 from keras_gumbel import bounds
 from keras_gumbel import layers as glayers
+from keras_gumbel import ops as gops
 
 __all__ = [
     "KINDS",
@@ -88,30 +89,17 @@ by `(kind, straight_through)`."""
 _DEFAULT_HIDDEN = {"bernoulli": 200, "categorical": (20, 10)}
 
 
-def _invalid(name, expected, received):
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={received!r}")
-
-
-def _positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Integral) or value < 1:
-        raise _invalid(name, "a positive integer", value)
-    return int(value)
-
-
 def _check_hidden(kind, hidden):
     if hidden is None:
         return _DEFAULT_HIDDEN[kind]
     if kind == "bernoulli":
-        return _positive_int(hidden, "hidden")
+        return gops._check_positive_int(hidden, "hidden")
     if (not isinstance(hidden, (tuple, list)) or len(hidden) != 2
             or isinstance(hidden[0], bool) or isinstance(hidden[1], bool)
             or not all(isinstance(h, numbers.Integral) and h >= 1
                        for h in hidden)
             or hidden[1] < 2):
-        raise _invalid(
+        raise gops._invalid(
             "hidden", "a pair (latents, classes) of positive integers with "
             "classes >= 2 for categorical units", hidden)
     return (int(hidden[0]), int(hidden[1]))
@@ -176,16 +164,16 @@ def build_sbn(kind="bernoulli", straight_through=False, hidden=None,
     >>> model.fit(x_upper, x_lower, batch_size=100, epochs=1)  # doctest: +SKIP
     """
     if kind not in KINDS:
-        raise _invalid("kind", f"one of {KINDS}", kind)
+        raise gops._invalid("kind", f"one of {KINDS}", kind)
     if not isinstance(straight_through, (bool, np.bool_)):
-        raise _invalid("straight_through", "a bool", straight_through)
+        raise gops._invalid("straight_through", "a bool", straight_through)
     hidden = _check_hidden(kind, hidden)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
             or seed < 0:
-        raise _invalid("seed", "a non-negative integer", seed)
+        raise gops._invalid("seed", "a non-negative integer", seed)
     seed = int(seed)
-    input_dim = _positive_int(input_dim, "input_dim")
-    output_dim = _positive_int(output_dim, "output_dim")
+    input_dim = gops._check_positive_int(input_dim, "input_dim")
+    output_dim = gops._check_positive_int(output_dim, "output_dim")
 
     if kind == "bernoulli":
         gumbel = glayers.STGumbelSigmoid if straight_through \
@@ -248,7 +236,7 @@ def discrete_twin(model, seed=None):
     """
     if seed is not None and (isinstance(seed, bool)
                              or not isinstance(seed, numbers.Integral)):
-        raise _invalid("seed", "None or an integer", seed)
+        raise gops._invalid("seed", "None or an integer", seed)
     counter = itertools.count()
 
     def harden(layer):
@@ -269,13 +257,13 @@ def discrete_twin(model, seed=None):
 def _check_halves(x_upper, x_lower=None):
     x_upper = np.asarray(x_upper, np.float32)
     if x_upper.ndim != 2:
-        raise _invalid("x_upper", "an array of shape (n, pixels)",
-                       f"array of shape {x_upper.shape}")
+        raise gops._invalid("x_upper", "an array of shape (n, pixels)",
+                            f"array of shape {x_upper.shape}")
     if x_lower is None:
         return x_upper
     x_lower = np.asarray(x_lower, np.float32)
     if x_lower.ndim != 2 or len(x_lower) != len(x_upper):
-        raise _invalid(
+        raise gops._invalid(
             "x_lower", f"an array of shape ({len(x_upper)}, pixels), one row "
             "per upper half", f"array of shape {x_lower.shape}")
     return x_upper, x_lower
@@ -321,8 +309,8 @@ def importance_sampled_nll(model, x_upper, x_lower, m=1000, batch=10,
         nats. Its mean is the test NLL.
     """
     x_upper, x_lower = _check_halves(x_upper, x_lower)
-    m = _positive_int(m, "m")
-    batch = _positive_int(batch, "batch")
+    m = gops._check_positive_int(m, "m")
+    batch = gops._check_positive_int(batch, "batch")
     twin = discrete_twin(model, seed=seed)
 
     # One trace per call, for any number of rows. A `partial`, not a
@@ -364,7 +352,7 @@ def sample_lower_halves(model, x_upper, num_samples=8, seed=None,
         `(n, num_samples, output_dim)`; `pixels` holds 0/1.
     """
     x_upper = _check_halves(x_upper)
-    num_samples = _positive_int(num_samples, "num_samples")
+    num_samples = gops._check_positive_int(num_samples, "num_samples")
     twin = discrete_twin(model, seed=seed)
     logits = twin(np.repeat(x_upper, num_samples, axis=0), training=False)
     probs = keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))

@@ -44,7 +44,6 @@ References:
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -82,13 +81,6 @@ def _check_prior(prior):
     if prior not in PRIORS:
         raise gops._invalid("prior", f"one of {PRIORS}", prior)
     return prior
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Integral) or value < 1:
-        raise gops._invalid(name, "a positive integer", value)
-    return int(value)
 
 
 # --------------------------------------------------------------------------
@@ -189,7 +181,7 @@ def _dense_stack(h, hidden, seeds, prefix):
 def _check_hidden(hidden):
     hidden = tuple(hidden)
     for units in hidden:
-        _check_positive_int(units, "hidden")
+        gops._check_positive_int(units, "hidden")
     return hidden
 
 
@@ -269,9 +261,9 @@ def build_categorical_vae(latents=20, classes=10, hidden=(512, 256),
         `decoder` (`(batch, latents, classes)` -> `(batch, pixels)`); see
         `vae_parts`.
     """
-    latents = _check_positive_int(latents, "latents")
-    classes = _check_positive_int(classes, "classes")
-    pixels = _check_positive_int(pixels, "pixels")
+    latents = gops._check_positive_int(latents, "latents")
+    classes = gops._check_positive_int(classes, "classes")
+    pixels = gops._check_positive_int(pixels, "pixels")
     hidden = _check_hidden(hidden)
     layer_class = (keras_gumbel.STGumbel if straight_through
                    else keras_gumbel.GumbelSoftmax)
@@ -291,8 +283,8 @@ def build_bernoulli_vae(units=200, hidden=(512, 256), temperature=1.0,
     `GumbelSigmoid` (or `STGumbelSigmoid`) and a Bernoulli(0.5) prior.
     The encoder gives logits `(batch, units)`.
     """
-    units = _check_positive_int(units, "units")
-    pixels = _check_positive_int(pixels, "pixels")
+    units = gops._check_positive_int(units, "units")
+    pixels = gops._check_positive_int(pixels, "pixels")
     hidden = _check_hidden(hidden)
     layer_class = (keras_gumbel.STGumbelSigmoid if straight_through
                    else keras_gumbel.GumbelSigmoid)
@@ -322,7 +314,7 @@ def annealing_rate(total_steps, initial=1.0, minimum=0.5, fraction=0.9):
     The paper's rates (1e-5 to 1e-4, the authors' notebook 3e-5) assume tens
     of thousands of steps; a shorter run needs a larger rate to anneal as far.
     """
-    total_steps = _check_positive_int(total_steps, "total_steps")
+    total_steps = gops._check_positive_int(total_steps, "total_steps")
     if not 0 < fraction <= 1:
         raise gops._invalid("fraction", "a float in (0, 1]", fraction)
     if not 0 < minimum < initial:
@@ -388,7 +380,7 @@ def negative_elbo(model, x, batch_size=1000, seed=0):
         `per_image` (the `(n,)` numpy array it averages).
     """
     encoder, decoder, prior = vae_parts(model)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = gops._check_positive_int(batch_size, "batch_size")
     generator = keras.random.SeedGenerator(seed)
 
     def terms(xb):  # eager: a few large batches
@@ -440,9 +432,9 @@ def importance_weighted_bound(model, x, num_samples=1000, batch_size=100,
         images do).
     """
     encoder, decoder, prior = vae_parts(model)
-    num_samples = _check_positive_int(num_samples, "num_samples")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    sample_chunk = _check_positive_int(sample_chunk, "sample_chunk")
+    num_samples = gops._check_positive_int(num_samples, "num_samples")
+    batch_size = gops._check_positive_int(batch_size, "batch_size")
+    sample_chunk = gops._check_positive_int(sample_chunk, "sample_chunk")
     generator = keras.random.SeedGenerator(seed)
     latent_shape = tuple(encoder.output.shape[1:])
     log_p_z = _log_prior(latent_shape, prior)
@@ -520,7 +512,7 @@ def prior_samples(model, n, seed=0):
         `(n, pixels)` numpy array, values in (0, 1).
     """
     encoder, decoder, prior = vae_parts(model)
-    n = _check_positive_int(n, "n")
+    n = gops._check_positive_int(n, "n")
     latent_shape = tuple(encoder.output.shape[1:])
     # Zero logits are the uniform prior: sampling q with them samples p(z).
     zeros = tf.zeros((n,) + latent_shape)
@@ -540,7 +532,7 @@ def tile_images(images, columns, size=28, pad=1, fill=0.5):
         `(rows * (size + pad) - pad, columns * (size + pad) - pad)`.
     """
     images = np.asarray(images, np.float32).reshape(-1, size, size)
-    columns = _check_positive_int(columns, "columns")
+    columns = gops._check_positive_int(columns, "columns")
     rows = -(-len(images) // columns)
     step = size + pad
     grid = np.full((rows * step - pad, columns * step - pad), fill,
@@ -603,7 +595,7 @@ def per_sample_gradients(logits, f, temperature, num_samples,
         gradients `(num_samples, K)`, numpy arrays.
     """
     logits = np.asarray(logits, np.float32)
-    num_samples = _check_positive_int(num_samples, "num_samples")
+    num_samples = gops._check_positive_int(num_samples, "num_samples")
     tiled = tf.constant(np.broadcast_to(logits, (num_samples,) + logits.shape))
     with tf.GradientTape() as tape:
         tape.watch(tiled)

@@ -32,10 +32,11 @@ DATA_SEED = 0
 STEPS, EVAL_EVERY, BATCH = 2000, 250, 100
 
 
-def run(data, labelled, seed, estimator):
+def run(data, labelled, fixed, seed, estimator):
+    """One run. `labelled`: indices of the labels; `fixed`: the validation
+    and test images binarized once (`data.binarized`), shared by the runs."""
     x_labelled = data.x_train[labelled]
     y_labelled = data.y_train[labelled]
-    fixed = data.binarized(seed=DATA_SEED)
     train_ds = ss.semi_supervised_dataset(
         data.x_train, x_labelled, y_labelled, batch_size=BATCH,
         seed=DATA_SEED)
@@ -69,11 +70,12 @@ def main():
     data = datasets.load_mnist()
     labelled = datasets.labelled_subset(
         data.y_train, per_class=10, seed=DATA_SEED)
+    fixed = data.binarized(seed=DATA_SEED)
     runs = []
     started = time.time()
     for seed in args.seeds:
         for estimator in args.estimators:
-            runs.append(run(data, labelled, seed, estimator))
+            runs.append(run(data, labelled, fixed, seed, estimator))
             print(json.dumps(runs[-1]), flush=True)
     if args.output:
         with open(args.output, "w") as f:

@@ -38,7 +38,8 @@ def test_run_reports_accuracies_per_validation_point(m2_seeds, data,
     monkeypatch.setattr(m2_seeds, "EVAL_EVERY", 2)
     monkeypatch.setattr(m2_seeds, "BATCH", 8)
     labelled = datasets.labelled_subset(data.y_train, per_class=10, seed=0)
-    row = m2_seeds.run(data, labelled, seed=3, estimator="st")
+    row = m2_seeds.run(data, labelled, data.binarized(seed=0), seed=3,
+                       estimator="st")
     assert row["seed"] == 3 and row["estimator"] == "st"
     assert len(row["val_accuracy"]) == 2
     assert all(0.0 <= a <= 1.0 for a in row["val_accuracy"])

@@ -30,11 +30,8 @@ What it measures (issue 4), all on the machine it runs on:
    (`jit_compile="auto"`, XLA on with TensorFlow) and with XLA off; and the
    same with `STGumbel`. Ratios are paired: each round's time over the
    softmax model's in the same round, median and quartiles over rounds.
-4. The semi-supervised speed-up: training steps per second of the
-   notebooks' M2 model (`keras_gumbel.experiments.semisupervised`) with one
-   Gumbel-Softmax sample of the class against the exact sum over the k
-   classes, k in {10, 20, 50, 100}, random data and labels as in the paper,
-   XLA off (faster for this model on this CPU); the ratio of the rates.
+(The semi-supervised speed-up of one sample over the sum over k classes is
+measured where the M2 model is built: notebook 3.)
 
 Run: python benchmarks/bench_sampling.py [--quick] [--markdown FILE]
 """
@@ -55,14 +52,17 @@ import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 from keras_gumbel import ops as gops  # noqa: E402
-from keras_gumbel.experiments import report  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "notebooks"))
+import paper  # noqa: E402  (machine_description)
 
 SHAPES = {"small": (100, 20, 10), "large": (64, 128, 1000)}
 TAU = 0.5
 
 
 def machine():
-    return (f"{report.machine_description()}; Python "
+    return (f"{paper.machine_description()}; Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}, "
             f"Keras {keras.__version__}")
 
@@ -311,31 +311,10 @@ def bench_vae(rounds, steps):
     return rows
 
 
-# -- semi-supervised speed-up ---------------------------------------------
-
-
-def bench_semisupervised(rounds, steps, ks=(10, 20, 50, 100)):
-    from keras_gumbel.experiments import semisupervised
-
-    rows = []
-    for k in ks:
-        rates = {
-            estimator: semisupervised.time_training_steps(
-                k, estimator, steps=steps, rounds=rounds, jit_compile=False)
-            for estimator in ("gumbel", "marginal")}
-        rows.append({"k": k, "gumbel": rates["gumbel"],
-                     "marginal": rates["marginal"],
-                     "ratio": rates["gumbel"] / rates["marginal"]})
-        print(f"semi-supervised k={k}: gumbel {rates['gumbel']:.2f} steps/s,"
-              f" marginal {rates['marginal']:.2f} steps/s, "
-              f"ratio {rows[-1]['ratio']:.1f}", flush=True)
-    return rows
-
-
 # -- report ----------------------------------------------------------------
 
 
-def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
+def markdown(op_rows, mem_rows, vae_rows, header):
     lines = [header, ""]
     lines += ["### Forward + backward of one sample (median ms per call; "
               "ratio to the softmax floor in the same mode)", "",
@@ -408,15 +387,6 @@ def markdown(op_rows, mem_rows, vae_rows, header, semi_rows=()):
                 vae_cell(k) for k in ("softmax", "gumbel", "st")) + " |")
         lines += ["", "Ratios are medians over rounds of each round's time "
                   "over the softmax model's in the same round."]
-    if semi_rows:
-        lines += ["", "### Semi-supervised M2: training steps per second, "
-                  "one sample against the sum over k classes (XLA off)", "",
-                  "| k | one Gumbel-Softmax sample | sum over classes | "
-                  "speed-up | paper (GPU) |", "|---|---|---|---|---|"]
-        paper = {10: "2x", 100: "9.9x"}
-        lines += [f"| {r['k']} | {r['gumbel']:.2f} | {r['marginal']:.2f} | "
-                  f"{r['ratio']:.1f}x | {paper.get(r['k'], '—')} |"
-                  for r in semi_rows]
     return "\n".join(lines) + "\n"
 
 
@@ -427,7 +397,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--markdown", help="write the tables to this file")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["ops", "memory", "vae", "semisupervised"])
+                        choices=["ops", "memory", "vae"])
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -441,17 +411,14 @@ def main():
     header = (f"Machine: {machine()}. Command: `{command}`; {rounds} "
               f"interleaved rounds, medians.")
     print(header, flush=True)
-    op_rows = mem_rows = vae_rows = semi_rows = []
+    op_rows = mem_rows = vae_rows = []
     if "ops" not in args.skip:
         op_rows = bench_ops(rounds, calls, ["eager", "tf.function", "xla"])
     if "memory" not in args.skip:
         mem_rows = bench_memory()
     if "vae" not in args.skip:
         vae_rows = bench_vae(rounds, 2 if args.quick else 20)
-    if "semisupervised" not in args.skip:
-        semi_rows = bench_semisupervised(
-            rounds=1 if args.quick else 3, steps=2 if args.quick else 5)
-    report = markdown(op_rows, mem_rows, vae_rows, header, semi_rows)
+    report = markdown(op_rows, mem_rows, vae_rows, header)
     print(report)
     if args.markdown:
         with open(args.markdown, "w") as f:

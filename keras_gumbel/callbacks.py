@@ -1,13 +1,11 @@
 """`TemperatureAnnealing`: the paper's temperature schedule as a callback."""
 
 import math
-import numbers
 
 import keras
-import numpy as np
 
-from keras_gumbel import layers as glayers
-from keras_gumbel import ops as gops
+from keras_gumbel import _checks
+from keras_gumbel.layers import GumbelLayer
 
 __all__ = ["TemperatureAnnealing", "find_gumbel_layers"]
 
@@ -32,7 +30,7 @@ def find_gumbel_layers(model):
         if not isinstance(obj, keras.layers.Layer) or id(obj) in seen:
             return
         seen.add(id(obj))
-        if isinstance(obj, glayers._GumbelLayer):
+        if isinstance(obj, GumbelLayer):
             found.append(obj)
         children = list(getattr(obj, "layers", None) or [])
         children += [
@@ -109,32 +107,25 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         verbose=0,
     ):
         super().__init__()
-        self.initial = gops.check_temperature_value(initial, "initial")
-        self.minimum = gops.check_temperature_value(minimum, "minimum")
-        if not isinstance(self.initial, float):
-            raise gops._invalid("initial", "a positive float", initial)
-        if not isinstance(self.minimum, float):
-            raise gops._invalid("minimum", "a positive float", minimum)
-        if (isinstance(rate, bool) or not isinstance(rate, numbers.Real)
-                or not math.isfinite(rate) or rate < 0):
-            raise gops._invalid("rate", "a finite float >= 0", rate)
-        self.rate = float(rate)
+        self.initial = _checks.scalar_temperature(initial, "initial")
+        self.minimum = _checks.scalar_temperature(minimum, "minimum")
+        self.rate = _checks.non_negative_float(rate, "rate")
         if schedule is not None and not callable(schedule):
-            raise gops._invalid(
+            raise _checks.invalid(
                 "schedule", "a callable `schedule(step) -> float`", schedule)
         self.schedule = schedule
         if update_every is None:
             update_every = 1 if schedule is not None else 1000
-        self.update_every = gops._check_positive_int(
+        self.update_every = _checks.positive_int(
             update_every, "update_every")
         if layers is not None:
             if not isinstance(layers, (list, tuple)):
-                raise gops._invalid(
+                raise _checks.invalid(
                     "layers", "a list of keras_gumbel layers", layers)
             layers = list(layers)
             for layer in layers:
-                if not isinstance(layer, glayers._GumbelLayer):
-                    raise gops._invalid(
+                if not isinstance(layer, GumbelLayer):
+                    raise _checks.invalid(
                         "layers", "a list of keras_gumbel layers", layer)
                 if layer.learn_temperature:
                     raise ValueError(
@@ -143,9 +134,7 @@ class TemperatureAnnealing(keras.callbacks.Callback):
                         f"layer `{layer.name}` learns its temperature "
                         "(learn_temperature=True) and cannot be annealed.")
         self.layers = layers
-        if verbose not in (0, 1, 2):
-            raise gops._invalid("verbose", "0, 1 or 2", verbose)
-        self.verbose = verbose
+        self.verbose = _checks.one_of(verbose, "verbose", (0, 1, 2))
         self._driven = []
         self._current = None
 
@@ -175,15 +164,12 @@ class TemperatureAnnealing(keras.callbacks.Callback):
 
     def temperature_at(self, step):
         """The scheduled temperature at global step `step` (a Python float)."""
-        if (isinstance(step, (bool, np.bool_))
-                or not isinstance(step, numbers.Integral) or step < 0):
-            raise gops._invalid("step", "an integer >= 0", step)
-        step = int(step)
+        step = _checks.non_negative_int(step, "step")
         t_k = self.update_every * (step // self.update_every)
         if self.schedule is not None:
             value = self.schedule(t_k)
             try:
-                return gops.check_temperature_value(
+                return _checks.scalar_temperature(
                     float(value), "schedule(step)")
             except (TypeError, ValueError):
                 raise ValueError(

@@ -4,26 +4,51 @@ Each layer holds its temperature in a variable (so a compiled `fit` sees every
 new value without retracing), draws its noise from a
 `keras.random.SeedGenerator` made once (new noise on every call, the same noise
 for two layers made with the same seed), and chooses what to return at
-inference with `inference_mode`. The math is in `keras_gumbel.ops`.
+inference with `inference_mode`. The math is in `keras_gumbel.ops`: a layer
+says which op it calls, and `GumbelLayer` does the rest.
 """
 
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_gumbel import ops as gops
+from keras_gumbel import _checks
+from keras_gumbel import ops
 
-__all__ = ["GumbelSoftmax", "STGumbel", "GumbelSigmoid", "STGumbelSigmoid"]
+__all__ = [
+    "GumbelLayer",
+    "GumbelSoftmax",
+    "STGumbel",
+    "GumbelSigmoid",
+    "STGumbelSigmoid",
+]
 
 INFERENCE_MODES = ("sample", "mode", "soft")
 
 
-class _GumbelLayer(keras.layers.Layer):
-    """The temperature, seed and inference mode shared by the four layers."""
+class GumbelLayer(keras.layers.Layer):
+    """Base class of the Gumbel layers: temperature, seed, inference mode.
 
-    _hard = False
+    A subclass says which op draws its sample (`sample`), and which give the
+    most likely outcome (`mode`) and the noiseless relaxation (`soft`);
+    `_CategoricalLayer` and `_BinaryLayer` below provide `mode` and `soft`,
+    so that a new categorical layer only writes `sample`:
+
+    ```python
+    class MyLayer(_CategoricalLayer):
+        def sample(self, inputs, temperature):
+            return ops.my_op(inputs, temperature, axis=self.axis,
+                             seed=self.seed_generator)
+    ```
+
+    `TemperatureAnnealing` and `find_gumbel_layers` drive every instance.
+    A subclass whose forward value does not use the temperature
+    (straight-through) sets `forward_uses_temperature = False`: it then
+    refuses `learn_temperature=True`.
+    """
+
+    forward_uses_temperature = True
 
     def __init__(
         self,
@@ -34,25 +59,28 @@ class _GumbelLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        temperature = gops.check_temperature_value(temperature)
-        if not isinstance(temperature, float):
-            raise gops._invalid(
-                "temperature", "a positive float (the layer holds one scalar "
-                "temperature; pass per-example temperatures to "
-                "`keras_gumbel.ops` instead)", temperature)
-        if seed is not None and (
-                isinstance(seed, bool) or not isinstance(seed, int)):
-            raise gops._invalid("seed", "None or an integer", seed)
-        if not isinstance(learn_temperature, (bool, np.bool_)):
-            raise gops._invalid(
-                "learn_temperature", "a bool", learn_temperature)
-        if inference_mode not in INFERENCE_MODES:
-            raise gops._invalid(
-                "inference_mode", f"one of {INFERENCE_MODES}", inference_mode)
+        temperature = _checks.scalar_temperature(
+            temperature, expected="a positive float (the layer holds one "
+            "scalar temperature; pass per-example temperatures to "
+            "`keras_gumbel.ops` instead)")
+        seed = _checks.layer_seed(seed)
+        learn_temperature = _checks.boolean(
+            learn_temperature, "learn_temperature")
+        if learn_temperature and not self.forward_uses_temperature:
+            raise _checks.invalid(
+                "learn_temperature",
+                f"False for `{type(self).__name__}`: its forward value is an "
+                "exact sample that does not depend on the temperature, which "
+                "only shapes the straight-through gradient, so a learned "
+                "temperature would follow the gradient of a value the model "
+                "never uses. Learn the temperature of the soft layer "
+                "(`GumbelSoftmax`, `GumbelSigmoid`), or anneal this one with "
+                "`TemperatureAnnealing`", learn_temperature)
+        self.inference_mode = _checks.one_of(
+            inference_mode, "inference_mode", INFERENCE_MODES)
         self.initial_temperature = temperature
         self.seed = seed
-        self.learn_temperature = bool(learn_temperature)
-        self.inference_mode = inference_mode
+        self.learn_temperature = learn_temperature
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed)
         # The temperature lives in a float32 variable that mixed precision
@@ -103,60 +131,34 @@ class _GumbelLayer(keras.layers.Layer):
 
     @temperature.setter
     def temperature(self, value):
-        if not isinstance(value, (bool, np.bool_)) and np.ndim(value) == 0:
-            try:  # 0-d arrays and scalar tensors count as numbers
-                value = float(keras.ops.convert_to_numpy(value))
-            except (TypeError, ValueError):
-                pass
-        value = gops.check_temperature_value(value)
-        if not isinstance(value, float):
-            raise gops._invalid("temperature", "a positive float", value)
+        value = _checks.scalar_temperature(value)
         if self.learn_temperature:
             self._temperature_variable.assign(math.log(value))
         else:
             self._temperature_variable.assign(value)
 
-    # -- calling ---------------------------------------------------------
+    # -- what a subclass provides ----------------------------------------
 
-    def _check_input(self, inputs):
-        if not hasattr(inputs, "dtype") or not hasattr(inputs, "shape"):
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected a "
-                "float tensor of logits as `inputs`. Received: inputs of type "
-                f"{type(inputs).__name__}")
-        dtype = keras.backend.standardize_dtype(inputs.dtype)
-        if dtype == "bool" or not (dtype.startswith("float")
-                                   or dtype.startswith("bfloat")):
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected "
-                "floating-point logits (unnormalized log-probabilities). "
-                f"Received: inputs with dtype={dtype}")
-        if len(inputs.shape) == 0:
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected a "
-                "tensor of rank >= 1. Received: inputs with shape=()")
+    def sample(self, inputs, temperature):
+        """Draws a sample from the logits `inputs`: the op of the layer."""
+        raise NotImplementedError
+
+    def mode(self, inputs):
+        """The most likely outcome (`inference_mode="mode"`)."""
+        raise NotImplementedError
+
+    def soft(self, inputs, temperature):
+        """The noiseless relaxation (`inference_mode="soft"`)."""
+        raise NotImplementedError
+
+    # -- calling ---------------------------------------------------------
 
     def __call__(self, inputs, *args, **kwargs):
         # Keras would fail on these before `call` with a message that does
         # not say what was expected.
         if inputs is None or isinstance(inputs, (dict, str, bytes)):
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected a "
-                "float tensor of logits as `inputs`. Received: inputs of type "
-                f"{type(inputs).__name__}")
+            _checks.layer_inputs(inputs, self.name)
         return super().__call__(inputs, *args, **kwargs)
-
-    def _sample(self, inputs):
-        raise NotImplementedError
-
-    def _mode(self, inputs):
-        raise NotImplementedError
-
-    def _soft(self, inputs, tau):
-        raise NotImplementedError
-
-    def _check_values(self, inputs):
-        raise NotImplementedError
 
     def save_own_variables(self, store):
         """Saves the temperature variable and the noise generator's state.
@@ -194,20 +196,19 @@ class _GumbelLayer(keras.layers.Layer):
                 `inference_mode` says: `"sample"` a sample, `"mode"` the most
                 likely outcome, `"soft"` the noiseless relaxation.
         """
-        self._check_input(inputs)
+        _checks.layer_inputs(inputs, self.name)
         if training or self.inference_mode == "sample":
-            self._check_values(inputs)
-            return self._sample(inputs)
+            return self.sample(inputs, self.temperature_tensor())
         if self.inference_mode == "mode":
-            return self._mode(inputs)
-        return self._soft(inputs, self.temperature_tensor())
+            return self.mode(inputs)
+        return self.soft(inputs, self.temperature_tensor())
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, training=None):
         # Symbolic inputs (keras.Input) never reach `call`: check them here.
-        self._check_input(inputs)
+        _checks.layer_inputs(inputs, self.name)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
@@ -224,7 +225,9 @@ class _GumbelLayer(keras.layers.Layer):
         return {**base_config, **config}
 
 
-class _CategoricalLayer(_GumbelLayer):
+class _CategoricalLayer(GumbelLayer):
+    """A Gumbel layer over classes along `axis`: one-hot mode, softmax."""
+
     def __init__(self, temperature=1.0, axis=-1, seed=None,
                  learn_temperature=False, inference_mode="sample", **kwargs):
         super().__init__(
@@ -234,68 +237,53 @@ class _CategoricalLayer(_GumbelLayer):
             inference_mode=inference_mode,
             **kwargs,
         )
-        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, int):
-            raise gops._invalid("axis", "an integer", axis)
-        self.axis = axis
+        self.axis = _checks.axis(axis)
 
     def build(self, input_shape):
-        rank = len(input_shape)
-        if rank == 0:
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected a "
-                "tensor of rank >= 1. Received: input_shape=()")
-        gops._normalize_axis(self.axis, rank)
+        _checks.layer_input_rank(input_shape, self.name)
+        _checks.axis(self.axis, len(input_shape))
         self.built = True
 
-    def _axis(self, inputs):
-        return gops._normalize_axis(self.axis, len(inputs.shape))
+    def mode(self, inputs):
+        return ops.softmax_mode(inputs, axis=self.axis)
 
-    def _check_values(self, inputs):
-        gops.check_logit_values(inputs, self._axis(inputs))
-
-    def _sample(self, inputs):
-        return gops._gumbel_softmax(
-            inputs, self.temperature_tensor(), self._hard, self._axis(inputs),
-            self.seed_generator, validate=False)
-
-    def _mode(self, inputs):
-        return gops.softmax_mode(inputs, axis=self._axis(inputs))
-
-    def _soft(self, inputs, tau):
-        return gops.tempered_softmax(inputs, tau, axis=self._axis(inputs))
+    def soft(self, inputs, temperature):
+        return ops.tempered_softmax(inputs, temperature, axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
 
 
-class _BinaryLayer(_GumbelLayer):
-    def _check_values(self, inputs):
-        gops.check_logit_values(inputs, allow_plus_inf=True)
+class _BinaryLayer(GumbelLayer):
+    """A Gumbel layer of independent binary units: `logits > 0`, sigmoid."""
 
     def build(self, input_shape):
-        if len(input_shape) == 0:
-            raise ValueError(
-                f"Invalid input received by layer `{self.name}`. Expected a "
-                "tensor of rank >= 1. Received: input_shape=()")
+        _checks.layer_input_rank(input_shape, self.name)
         self.built = True
 
-    def _sample(self, inputs):
-        return gops._gumbel_sigmoid(
-            inputs, self.temperature_tensor(), self._hard,
-            self.seed_generator, validate=False)
+    def mode(self, inputs):
+        return ops.sigmoid_mode(inputs)
 
-    def _mode(self, inputs):
-        return gops.sigmoid_mode(inputs)
-
-    def _soft(self, inputs, tau):
-        return gops.tempered_sigmoid(inputs, tau)
+    def soft(self, inputs, temperature):
+        return ops.tempered_sigmoid(inputs, temperature)
 
 
-_COMMON_ARGS = """
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelSoftmax(_CategoricalLayer):
+    """Samples the Gumbel-Softmax (Concrete) distribution.
+
+    In training it returns `softmax((logits + g) / temperature)` along
+    `axis`, `g` standard Gumbel noise: a point on the simplex that is
+    differentiable in the logits and the temperature, and tends to a one-hot
+    categorical sample as the temperature goes to 0. At inference
+    (`training=False`: `predict`, `evaluate`, a plain call) it returns what
+    `inference_mode` says.
+
     Args:
         temperature: the initial temperature, a positive float. Annealed by
             `keras_gumbel.TemperatureAnnealing`, or set with
-            `layer.temperature = value`.{axis}
+            `layer.temperature = value`.
+        axis: the axis of the classes.
         seed: `None` or an integer: the seed of the layer's
             `keras.random.SeedGenerator`. Each call draws new noise; two
             layers with the same seed draw the same noise.
@@ -303,11 +291,14 @@ _COMMON_ARGS = """
             (learned as its logarithm, so it stays positive).
         inference_mode: what the layer returns when not training:
             `"sample"` (default) draws as in training, `"mode"` the most
-            likely outcome{mode}, `"soft"` the noiseless relaxation{soft}.
+            likely outcome (one-hot of the logits' argmax), `"soft"` the
+            noiseless relaxation `softmax(logits / temperature)`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: float logits{shape}. Logits, not probabilities.
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, latents, classes)`. Logits, not probabilities;
+            `-inf` masks a class.
         training: Python bool; `fit` sets it. In training the layer always
             samples; otherwise `inference_mode` decides.
 
@@ -315,97 +306,192 @@ _COMMON_ARGS = """
         A tensor of the shape of `inputs`, in the layer's compute dtype.
         Under mixed precision the noise and the softmax run in float32.
 
-    References:
-        - Jang, Gu, Poole. Categorical Reparameterization with
-          Gumbel-Softmax. ICLR 2017.
-        - Maddison, Mnih, Teh. The Concrete Distribution. ICLR 2017.
-"""
-
-_CAT = dict(
-    axis="\n        axis: the axis of the classes.",
-    mode=" (one-hot of the logits' argmax)",
-    soft=" `softmax(logits / temperature)`",
-    shape=", any rank >= 1, the classes along `axis`, e.g. "
-    "`(batch, latents, classes)`",
-)
-_BIN = dict(
-    axis="",
-    mode=" (`logits > 0` as 0/1)",
-    soft=" `sigmoid(logits / temperature)`",
-    shape=" (log-odds), any rank >= 1; each element is one binary variable",
-)
-
-
-@keras.saving.register_keras_serializable(package="keras_gumbel")
-class GumbelSoftmax(_CategoricalLayer):
-    __doc__ = """Samples the Gumbel-Softmax (Concrete) distribution.
-
-    In training it returns `softmax((logits + g) / temperature)` along
-    `axis`, `g` standard Gumbel noise: a point on the simplex that is
-    differentiable in the logits and the temperature, and tends to a one-hot
-    categorical sample as the temperature goes to 0.
-    """ + _COMMON_ARGS.format(**_CAT) + """
     Example:
 
     >>> inputs = keras.Input(shape=(784,))
     >>> logits = keras.layers.Reshape((20, 10))(keras.layers.Dense(200)(inputs))
     >>> z = GumbelSoftmax(temperature=1.0, seed=0)(logits)
     >>> model = keras.Model(inputs, z)
+
+    References:
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017.
     """
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_softmax(inputs, temperature, axis=self.axis,
+                                  seed=self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
 class STGumbel(_CategoricalLayer):
-    __doc__ = """Straight-through Gumbel-Softmax: one-hot forward, soft backward.
+    """Straight-through Gumbel-Softmax: one-hot forward, soft backward.
 
-    In training it returns the exact one-hot of
-    `argmax(logits + g)` along `axis` (a sample of the categorical
-    distribution with probabilities `softmax(logits)`), while the gradient is
-    that of the soft sample `softmax((logits + g) / temperature)` drawn with
-    the same noise. The temperature only shapes the gradient.
-    """ + _COMMON_ARGS.format(**_CAT) + """
+    In training it returns the exact one-hot of `argmax(logits + g)` along
+    `axis` (a sample of the categorical distribution with probabilities
+    `softmax(logits)`), while the gradient is that of the soft sample
+    `softmax((logits + g) / temperature)` drawn with the same noise. The
+    temperature only shapes the gradient, so it cannot be learned. At
+    inference (`training=False`: `predict`, `evaluate`, a plain call) it
+    returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's relaxation, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        axis: the axis of the classes.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws new noise; two
+            layers with the same seed draw the same noise.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) a one-hot sample as in training, `"mode"`
+            the most likely outcome (one-hot of the logits' argmax), `"soft"`
+            the noiseless relaxation `softmax(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, classes)`. Logits, not probabilities; `-inf` masks
+            a class.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1, one 1 along `axis`, when sampling.
+
     Example:
 
     >>> inputs = keras.Input(shape=(16,))
     >>> action = STGumbel(seed=0)(keras.layers.Dense(4)(inputs))
     >>> model = keras.Model(inputs, action)
+
+    References:
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017 (the straight-through estimator,
+          Section 2.2).
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017.
     """
 
-    _hard = True
+    forward_uses_temperature = False
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_softmax(inputs, temperature, hard=True,
+                                  axis=self.axis, seed=self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
 class GumbelSigmoid(_BinaryLayer):
-    __doc__ = """Samples relaxed Bernoulli variables (binary Concrete).
+    """Samples relaxed Bernoulli variables (binary Concrete).
 
     In training it returns `sigmoid((logits + l) / temperature)` element by
     element, `l` standard logistic noise: each element a relaxed sample of a
-    Bernoulli variable with `P(1) = sigmoid(logits)`.
-    """ + _COMMON_ARGS.format(**_BIN) + """
+    Bernoulli variable with `P(1) = sigmoid(logits)`, differentiable in the
+    logits and the temperature. At inference (`training=False`: `predict`,
+    `evaluate`, a plain call) it returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature, a positive float. Annealed by
+            `keras_gumbel.TemperatureAnnealing`, or set with
+            `layer.temperature = value`.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws new noise; two
+            layers with the same seed draw the same noise.
+        learn_temperature: whether the temperature is a trainable weight
+            (learned as its logarithm, so it stays positive).
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) draws as in training, `"mode"` the most
+            likely outcome (`logits > 0` as 0/1), `"soft"` the noiseless
+            relaxation `sigmoid(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float log-odds of any rank >= 1, each element one binary
+            variable, e.g. `(batch, units)`. `+inf` and `-inf` give 1 and 0.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype.
+        Under mixed precision the noise and the sigmoid run in float32.
+
     Example:
 
     >>> inputs = keras.Input(shape=(784,))
     >>> z = GumbelSigmoid(seed=0)(keras.layers.Dense(200)(inputs))
     >>> model = keras.Model(inputs, z)
+
+    References:
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017 (the binary
+          Concrete, Section 3.4).
     """
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_sigmoid(inputs, temperature,
+                                  seed=self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
 class STGumbelSigmoid(_BinaryLayer):
-    __doc__ = """Straight-through Bernoulli: 0/1 forward, relaxed gradient backward.
+    """Straight-through Bernoulli: 0/1 forward, relaxed gradient backward.
 
     In training it returns exactly 0 or 1 (`logits + l > 0`, a Bernoulli
     sample with `P(1) = sigmoid(logits)`), while the gradient is that of the
     relaxed sample `sigmoid((logits + l) / temperature)` with the same noise.
-    """ + _COMMON_ARGS.format(**_BIN) + """
+    The temperature only shapes the gradient, so it cannot be learned. At
+    inference (`training=False`: `predict`, `evaluate`, a plain call) it
+    returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's relaxation, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws new noise; two
+            layers with the same seed draw the same noise.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) 0/1 samples as in training, `"mode"` the
+            most likely outcome (`logits > 0` as 0/1), `"soft"` the noiseless
+            relaxation `sigmoid(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float log-odds of any rank >= 1, each element one binary
+            variable, e.g. `(batch, units)`. `+inf` and `-inf` give 1 and 0.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1 when sampling.
+
     Example:
 
     >>> inputs = keras.Input(shape=(784,))
     >>> bits = STGumbelSigmoid(seed=0)(keras.layers.Dense(64)(inputs))
     >>> model = keras.Model(inputs, bits)
+
+    References:
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017.
     """
 
-    _hard = True
+    forward_uses_temperature = False
 
-
-GUMBEL_LAYERS = (GumbelSoftmax, STGumbel, GumbelSigmoid, STGumbelSigmoid)
+    def sample(self, inputs, temperature):
+        return ops.gumbel_sigmoid(inputs, temperature, hard=True,
+                                  seed=self.seed_generator)

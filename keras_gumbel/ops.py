@@ -25,282 +25,29 @@ References:
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gumbel import _checks
+from keras_gumbel._checks import MAX_TEMPERATURE  # noqa: F401
+from keras_gumbel._checks import MIN_TEMPERATURE  # noqa: F401
+
 __all__ = [
-    "sample_gumbel",
-    "sample_logistic",
     "gumbel_softmax",
     "gumbel_sigmoid",
+    "sample_gumbel",
+    "sample_logistic",
     "kl_categorical_uniform",
     "kl_bernoulli_uniform",
+    "softmax_mode",
+    "sigmoid_mode",
+    "tempered_softmax",
+    "tempered_sigmoid",
 ]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
-
-
-# --------------------------------------------------------------------------
-# Argument checks. Messages follow Keras's wording:
-# "Invalid value received for argument `x`. Expected ... Received: x=..."
-# --------------------------------------------------------------------------
-
-
-def _invalid(name, expected, received):
-    if isinstance(received, np.generic):
-        received = received.item()
-    return ValueError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={received!r}"
-    )
-
-
-def _is_symbolic(x):
-    return isinstance(x, keras.KerasTensor)
-
-
-def _check_not_keras_tensor(x, name, func):
-    if _is_symbolic(x):
-        raise ValueError(
-            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
-            f"take a symbolic Keras input. Received: {name}={x}. In a "
-            "functional model, use the layers instead: "
-            "`keras_gumbel.GumbelSoftmax`, `STGumbel`, `GumbelSigmoid` or "
-            "`STGumbelSigmoid`."
-        )
-
-
-# Temperatures outside this range are rejected: below it, logits / tau
-# overflows float32 (to inf, then NaN in the softmax) for logits as small as
-# 1e18; above it the float32 variables of the layers cannot hold the value
-# much further (float32 ends at 3.4e38).
-MIN_TEMPERATURE = 1e-20
-MAX_TEMPERATURE = 1e20
-_TEMPERATURE_RANGE = f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]"
-_TEMPERATURE_EXPECTED = f"a positive, finite float in {_TEMPERATURE_RANGE}"
-
-
-def check_temperature_value(value, name="temperature"):
-    """Validates a concrete temperature: a positive, finite number or array.
-
-    Values must lie in `[MIN_TEMPERATURE, MAX_TEMPERATURE]` = [1e-20, 1e20].
-    Returns the value as a Python float when it is a scalar number.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        raise _invalid(name, "a positive float", value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        if not (math.isfinite(number)
-                and MIN_TEMPERATURE <= number <= MAX_TEMPERATURE):
-            raise _invalid(name, _TEMPERATURE_EXPECTED, value)
-        return number
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        raise _invalid(name, "a positive float or a float tensor",
-                       value) from None
-    if not (np.issubdtype(array.dtype, np.floating)
-            or np.issubdtype(array.dtype, np.integer)):
-        raise _invalid(
-            name, "a positive float or a float tensor of positive values",
-            value)
-    array = array.astype("float64")
-    if not np.all(np.isfinite(array) & (array >= MIN_TEMPERATURE)
-                  & (array <= MAX_TEMPERATURE)):
-        raise _invalid(
-            name, f"positive, finite values in {_TEMPERATURE_RANGE}", value)
-    return value
-
-
-def _temperature_tensor(temperature, dtype, validate):
-    """Converts `temperature` to a tensor of `dtype`, validating what it can.
-
-    Python numbers and eager tensors are checked now (a `ValueError`);
-    symbolic tensors inside a `tf.function` get a run-time assertion, which XLA
-    drops.
-    """
-    if _is_symbolic(temperature):
-        raise ValueError(
-            "Invalid value received for argument `temperature`. Expected a "
-            "float or a TensorFlow tensor, not a symbolic Keras tensor. "
-            f"Received: temperature={temperature}"
-        )
-    if isinstance(temperature, (numbers.Real, np.ndarray, np.generic)):
-        if validate:
-            check_temperature_value(temperature)
-        return tf.constant(temperature, dtype)
-    if isinstance(temperature, keras.Variable):
-        temperature = temperature.value
-    if temperature is None:
-        raise _invalid("temperature", "a positive float or a float tensor",
-                       temperature)
-    try:
-        tau = tf.convert_to_tensor(temperature)
-    except (TypeError, ValueError):
-        raise _invalid("temperature", "a positive float or a float tensor",
-                       temperature) from None
-    if tau.dtype == tf.bool or not (tau.dtype.is_floating
-                                    or tau.dtype.is_integer):
-        raise _invalid("temperature", "a float tensor", temperature)
-    tau = tf.cast(tau, dtype)
-    if validate:
-        if tf.executing_eagerly():
-            check_temperature_value(tau.numpy())
-        else:
-            message = ("Invalid value received for argument `temperature`: "
-                       "expected positive, finite values in "
-                       f"{_TEMPERATURE_RANGE}.")
-            tau = tf.debugging.assert_all_finite(tau, message)
-            with tf.control_dependencies([
-                    tf.debugging.assert_greater_equal(
-                        tau, tf.constant(MIN_TEMPERATURE, dtype),
-                        message=message),
-                    tf.debugging.assert_less_equal(
-                        tau, tf.constant(MAX_TEMPERATURE, dtype),
-                        message=message)]):
-                tau = tf.identity(tau)
-    return tau
-
-
-def _check_broadcast(tau, x):
-    """Raises if the temperature's static shape does not broadcast."""
-    try:
-        tf.broadcast_static_shape(tau.shape, x.shape)
-    except ValueError:
-        raise ValueError(
-            "Invalid value received for argument `temperature`. Expected a "
-            "scalar or a tensor that broadcasts against the logits of shape "
-            f"{tuple(x.shape)}. Received: temperature with shape "
-            f"{tuple(tau.shape)}") from None
-
-
-def _logits_tensor(logits, func):
-    _check_not_keras_tensor(logits, "logits", func)
-    if isinstance(logits, keras.Variable):
-        logits = logits.value
-    if logits is None:
-        raise _invalid("logits", "a float tensor", logits)
-    try:
-        x = tf.convert_to_tensor(logits)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected a float "
-            "tensor (or something `tf.convert_to_tensor` turns into one, "
-            f"with a rectangular shape). Received: logits of type "
-            f"{type(logits).__name__}") from None
-    if not x.dtype.is_floating:
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected a "
-            "floating-point tensor of unnormalized log-probabilities. "
-            f"Received: logits with dtype={x.dtype.name}"
-        )
-    if x.shape.rank == 0:
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected a tensor "
-            "of rank >= 1 (the classes along `axis`). Received: logits with "
-            "shape=()"
-        )
-    return x
-
-
-def check_logit_values(x, axis=None, allow_plus_inf=False):
-    """Raises on NaN logits, and on `+inf` or all-masked rows, when eager.
-
-    Inside a compiled function the values are not known when it is traced,
-    and checking them at run time would cost a pass over the tensor in every
-    training step: there, NaN in gives NaN out, as for any TensorFlow op.
-
-    Args:
-        x: the logits, a tensor.
-        axis: the class axis for categorical logits (then a row must have a
-            class that is not `-inf`), or None for binary logits.
-        allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
-    """
-    if not (tf.executing_eagerly() and hasattr(x, "numpy")):
-        return
-    # Both checks in one read back from the device: "no NaN (and no +inf)"
-    # is one comparison (NaN < inf is false), a row is all masked where its
-    # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.
-    values_ok = (tf.reduce_all(~tf.math.is_nan(x)) if allow_plus_inf
-                 else tf.reduce_all(x < np.inf))
-    rows_ok = (tf.reduce_all(tf.reduce_max(x, axis=axis) > -np.inf)
-               if axis is not None and x.shape.rank else tf.constant(True))
-    values_ok, rows_ok = tf.stack([values_ok, rows_ok]).numpy()
-    if not values_ok and bool(tf.reduce_any(tf.math.is_nan(x))):
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected finite "
-            "logits, or -inf to mask a class. Received: logits containing "
-            "NaN")
-    if not values_ok:
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected finite "
-            "logits, or -inf to mask a class. Received: logits containing "
-            "+inf. A logit of +inf makes its class certain: give it a large "
-            "finite logit, or mask the other classes with -inf.")
-    if not rows_ok:
-        raise ValueError(
-            "Invalid value received for argument `logits`. Expected at least "
-            "one class per row with a finite logit. Received: logits with a "
-            f"row whose classes along axis {axis} are all masked (-inf)")
-
-
-def _normalize_axis(axis, rank):
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(
-            axis, (numbers.Integral,)):
-        raise _invalid("axis", "an integer", axis)
-    axis = int(axis)
-    if rank is not None and not -rank <= axis < rank:
-        raise ValueError(
-            "Invalid value received for argument `axis`. Expected an integer "
-            f"in [-{rank}, {rank}) for an input of rank {rank}. "
-            f"Received: axis={axis}"
-        )
-    if rank is not None and axis < 0:
-        axis += rank
-    return axis
-
-
-def _check_seed(seed):
-    if seed is None or isinstance(seed, keras.random.SeedGenerator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(
-            seed, numbers.Integral):
-        raise _invalid(
-            "seed", "None, an integer or a `keras.random.SeedGenerator`",
-            seed)
-    return int(seed)
-
-
-def _check_positive_int(value, name):
-    """`value` as an `int`, or a `ValueError` naming the argument `name`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Integral) or value < 1:
-        raise _invalid(name, "a positive integer", value)
-    return int(value)
-
-
-def _check_shape(shape):
-    """A shape: a sequence of non-negative ints, or a 1-D integer tensor."""
-    if isinstance(shape, (tf.Tensor, tf.Variable)):
-        if shape.dtype.is_integer and shape.shape.rank == 1:
-            return shape
-        raise _invalid("shape", "a 1-D integer tensor or a tuple of "
-                       "non-negative integers", shape)
-    if isinstance(shape, (list, tuple)) and all(
-            isinstance(d, numbers.Integral)
-            and not isinstance(d, (bool, np.bool_)) and d >= 0
-            for d in shape):
-        return tuple(int(d) for d in shape)
-    raise _invalid("shape", "a tuple of non-negative integers", shape)
-
-
-def _check_hard(hard):
-    if not isinstance(hard, (bool, np.bool_)):
-        raise _invalid("hard", "a bool", hard)
-    return bool(hard)
 
 
 def _compute_dtype(dtype):
@@ -329,12 +76,12 @@ def _uniform(shape, dtype, seed):
 
     The floor is the smallest *normal* number: anything smaller (0, or a
     subnormal flushed to 0) would make `log(u)` infinite. The algorithm is
-    Philox, named: under XLA on a CPU the default (`auto_select`) was
-    measured 50-150x slower than Philox on a (64, 128, 1000) draw.
+    Philox, named: under XLA on a CPU the default (`auto_select`) is much
+    slower (see benchmarks/results.md).
 
     Eagerly, the draw runs as one call of a traced function: the same ops
-    and numbers, without the Python cost of `tf.random.stateless_uniform`'s
-    eager ops (a (100, 20, 10) draw: 1.6 ms eagerly, 0.5 ms traced).
+    and numbers, without the Python overhead of running
+    `tf.random.stateless_uniform`'s ops one by one.
     """
     seed = _seed_pair(seed)
     if tf.executing_eagerly():
@@ -354,16 +101,6 @@ def _traced_uniform(shape, seed, dtype):
     return _uniform_ops(shape, dtype, seed)
 
 
-def _float_dtype(dtype, name="dtype"):
-    try:
-        dtype = tf.as_dtype(keras.backend.standardize_dtype(dtype))
-    except (TypeError, ValueError):
-        raise _invalid(name, "a floating-point dtype", dtype) from None
-    if not dtype.is_floating:
-        raise _invalid(name, "a floating-point dtype", dtype.name)
-    return dtype
-
-
 def sample_gumbel(shape, dtype="float32", seed=None):
     """Draws standard Gumbel(0, 1) noise, finite for every draw.
 
@@ -381,9 +118,9 @@ def sample_gumbel(shape, dtype="float32", seed=None):
     Returns:
         A tensor of `shape` and `dtype`.
     """
-    dtype = _float_dtype(dtype)
+    dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
-    u = _uniform(_check_shape(shape), compute, _check_seed(seed))
+    u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
     return tf.cast(-tf.math.log(-tf.math.log(u)), dtype)
 
 
@@ -393,9 +130,9 @@ def sample_logistic(shape, dtype="float32", seed=None):
     The difference of two independent Gumbel(0, 1) draws, from one uniform.
     Arguments as in `sample_gumbel`.
     """
-    dtype = _float_dtype(dtype)
+    dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
-    u = _uniform(_check_shape(shape), compute, _check_seed(seed))
+    u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
     # u < 1 strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too.
     return tf.cast(tf.math.log(u) - tf.math.log1p(-u), dtype)
 
@@ -482,30 +219,11 @@ def _relaxed_sigmoid(perturbed, tau, hard):
     return _fn(perturbed, tau)
 
 
-def _gumbel_softmax(logits, temperature, hard, axis, seed, validate=True):
-    """`gumbel_softmax` on a validated tensor; `axis` non-negative."""
-    dtype = logits.dtype
-    compute = _compute_dtype(dtype)
-    x = tf.cast(logits, compute)
-    tau = _temperature_tensor(temperature, compute, validate)
-    _check_broadcast(tau, x)
-    u = _uniform(tf.shape(x), compute, seed)
-    # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
-    # the same numbers with one pass fewer over the tensor.
-    perturbed = x - tf.math.log(-tf.math.log(u))
-    y = _relaxed_softmax(perturbed, tau, axis, hard)
-    return tf.cast(y, dtype)
-
-
-def _gumbel_sigmoid(logits, temperature, hard, seed, validate=True):
-    dtype = logits.dtype
-    compute = _compute_dtype(dtype)
-    x = tf.cast(logits, compute)
-    tau = _temperature_tensor(temperature, compute, validate)
-    _check_broadcast(tau, x)
-    noise = sample_logistic(tf.shape(x), compute, seed)
-    y = _relaxed_sigmoid(x + noise, tau, hard)
-    return tf.cast(y, dtype)
+def _temperature(temperature, x):
+    """The validated temperature as a tensor of `x`'s dtype; its broadcast
+    against the logits `x` must have `x`'s shape."""
+    tau = _checks.temperature_tensor(temperature, x.dtype)
+    return _checks.temperature_shape(tau, x)
 
 
 def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
@@ -522,8 +240,10 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
             probabilities: pass `log(p)` if you hold `p`). `-inf` masks a
             class: it is never sampled and gets zero gradient.
         temperature: a positive float, a scalar tensor or variable, or a
-            tensor that broadcasts against `logits`, e.g. shape `(batch, 1)`
-            for one temperature per example. Differentiable.
+            tensor that broadcasts against `logits` without changing their
+            shape (rank at most that of `logits`, each dimension 1 or equal
+            to theirs), e.g. shape `(batch, 1)` for one temperature per
+            example. Differentiable. Values must lie in [1e-20, 1e20].
         hard: whether to return one-hot samples (straight-through).
         axis: the axis of the classes.
         seed: `None`, an integer or a `keras.random.SeedGenerator`, with the
@@ -541,11 +261,20 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     >>> float(tf.reduce_sum(y))  # doctest: +ELLIPSIS
     1.0...
     """
-    x = _logits_tensor(logits, "gumbel_softmax")
-    hard = _check_hard(hard)
-    axis = _normalize_axis(axis, x.shape.rank)
-    check_logit_values(x, axis)
-    return _gumbel_softmax(x, temperature, hard, axis, _check_seed(seed))
+    x = _checks.logits_tensor(logits, "gumbel_softmax")
+    hard = _checks.boolean(hard, "hard")
+    axis = _checks.axis(axis, x.shape.rank)
+    _checks.logit_values(x, axis)
+    seed = _checks.seed(seed)
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    u = _uniform(tf.shape(x), x.dtype, seed)
+    # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
+    # the same numbers with one pass fewer over the tensor.
+    perturbed = x - tf.math.log(-tf.math.log(u))
+    y = _relaxed_softmax(perturbed, tau, axis, hard)
+    return tf.cast(y, dtype)
 
 
 def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
@@ -566,10 +295,16 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     Returns:
         A tensor of the shape and dtype of `logits`.
     """
-    x = _logits_tensor(logits, "gumbel_sigmoid")
-    hard = _check_hard(hard)
-    check_logit_values(x, allow_plus_inf=True)
-    return _gumbel_sigmoid(x, temperature, hard, _check_seed(seed))
+    x = _checks.logits_tensor(logits, "gumbel_sigmoid")
+    hard = _checks.boolean(hard, "hard")
+    _checks.logit_values(x, allow_plus_inf=True)
+    seed = _checks.seed(seed)
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    noise = sample_logistic(tf.shape(x), x.dtype, seed)
+    y = _relaxed_sigmoid(x + noise, tau, hard)
+    return tf.cast(y, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -582,10 +317,9 @@ def softmax_mode(logits, axis=-1):
 
     Ties go to the first of the tied classes: exactly one 1 per row.
     """
-    x = _logits_tensor(logits, "softmax_mode")
-    rank = x.shape.rank
-    axis = _normalize_axis(axis, rank)
-    check_logit_values(x, axis, allow_plus_inf=True)
+    x = _checks.logits_tensor(logits, "softmax_mode")
+    axis = _checks.axis(axis, x.shape.rank)
+    _checks.logit_values(x, axis, allow_plus_inf=True)
     return tf.one_hot(
         tf.argmax(x, axis=axis), tf.shape(x)[axis], axis=axis, dtype=x.dtype)
 
@@ -595,8 +329,8 @@ def sigmoid_mode(logits):
 
     A logit of exactly 0 (a tie) gives 0.
     """
-    x = _logits_tensor(logits, "sigmoid_mode")
-    check_logit_values(x, allow_plus_inf=True)
+    x = _checks.logits_tensor(logits, "sigmoid_mode")
+    _checks.logit_values(x, allow_plus_inf=True)
     return tf.cast(x > 0, x.dtype)
 
 
@@ -606,14 +340,13 @@ def tempered_softmax(logits, temperature=1.0, axis=-1):
     Differentiable in the logits and the temperature, with the gradients of
     `gumbel_softmax` (finite with `-inf` logits).
     """
-    x = _logits_tensor(logits, "tempered_softmax")
-    compute = _compute_dtype(x.dtype)
-    tau = _temperature_tensor(temperature, compute, validate=True)
-    _check_broadcast(tau, x)
-    axis = _normalize_axis(axis, x.shape.rank)
-    check_logit_values(x, axis)
-    y = _relaxed_softmax(tf.cast(x, compute), tau, axis, hard=False)
-    return tf.cast(y, x.dtype)
+    x = _checks.logits_tensor(logits, "tempered_softmax")
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    axis = _checks.axis(axis, x.shape.rank)
+    _checks.logit_values(x, axis)
+    return tf.cast(_relaxed_softmax(x, tau, axis, hard=False), dtype)
 
 
 def tempered_sigmoid(logits, temperature=1.0):
@@ -622,13 +355,12 @@ def tempered_sigmoid(logits, temperature=1.0):
     Differentiable in the logits and the temperature, with the gradients of
     `gumbel_sigmoid` (finite with infinite logits).
     """
-    x = _logits_tensor(logits, "tempered_sigmoid")
-    compute = _compute_dtype(x.dtype)
-    tau = _temperature_tensor(temperature, compute, validate=True)
-    _check_broadcast(tau, x)
-    check_logit_values(x, allow_plus_inf=True)
-    y = _relaxed_sigmoid(tf.cast(x, compute), tau, hard=False)
-    return tf.cast(y, x.dtype)
+    x = _checks.logits_tensor(logits, "tempered_sigmoid")
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    _checks.logit_values(x, allow_plus_inf=True)
+    return tf.cast(_relaxed_sigmoid(x, tau, hard=False), dtype)
 
 
 # --------------------------------------------------------------------------
@@ -660,9 +392,9 @@ def kl_categorical_uniform(logits, axis=-1):
         but the first, so `(batch, latents, classes)` and `(batch, classes)`
         give shape `(batch,)`; a rank-1 input gives a scalar.
     """
-    x = _logits_tensor(logits, "kl_categorical_uniform")
-    axis = _normalize_axis(axis, x.shape.rank)
-    check_logit_values(x, axis)
+    x = _checks.logits_tensor(logits, "kl_categorical_uniform")
+    axis = _checks.axis(axis, x.shape.rank)
+    _checks.logit_values(x, axis)
     dtype = x.dtype
     x = tf.cast(x, _compute_dtype(dtype))
     log_q = tf.nn.log_softmax(x, axis=axis)
@@ -690,8 +422,8 @@ def kl_bernoulli_uniform(logits):
         `(batch, units)` gives shape `(batch,)`. A rank-1 input is taken as
         one example's variables and gives a scalar.
     """
-    x = _logits_tensor(logits, "kl_bernoulli_uniform")
-    check_logit_values(x, allow_plus_inf=True)
+    x = _checks.logits_tensor(logits, "kl_bernoulli_uniform")
+    _checks.logit_values(x, allow_plus_inf=True)
     dtype = x.dtype
     x = tf.cast(x, _compute_dtype(dtype))
     p = tf.math.sigmoid(x)

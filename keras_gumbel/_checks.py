@@ -1,0 +1,418 @@
+"""Argument checks shared by ops, layers and callbacks (private).
+
+Every check raises a `ValueError` in Keras's wording, naming the argument,
+saying what was expected and showing what was received:
+
+    Invalid value received for argument `x`. Expected ... Received: x=...
+
+`tests/test_bad_input.py` holds the table of bad arguments and the error each
+gives, once per public entry point.
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Temperatures outside this range are rejected: below it, logits / tau
+# overflows float32 (to inf, then NaN in the softmax) for logits as small as
+# 1e18; above it the float32 variables of the layers cannot hold the value
+# much further (float32 ends at 3.4e38).
+MIN_TEMPERATURE = 1e-20
+MAX_TEMPERATURE = 1e20
+_TEMPERATURE_RANGE = f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]"
+_TEMPERATURE_EXPECTED = f"a positive, finite float in {_TEMPERATURE_RANGE}"
+
+
+def invalid(name, expected, received):
+    """The `ValueError` for argument `name`: what was expected, received."""
+    if isinstance(received, np.generic):
+        received = received.item()
+    return ValueError(
+        f"Invalid value received for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={received!r}"
+    )
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
+
+
+# --------------------------------------------------------------------------
+# Plain Python arguments.
+# --------------------------------------------------------------------------
+
+
+def boolean(value, name):
+    """`value` as a `bool`; numbers and strings are rejected."""
+    if not _is_bool(value):
+        raise invalid(name, "a bool", value)
+    return bool(value)
+
+
+def positive_int(value, name):
+    """`value` as an `int` >= 1."""
+    if not _is_int(value) or value < 1:
+        raise invalid(name, "a positive integer", value)
+    return int(value)
+
+
+def non_negative_int(value, name):
+    """`value` as an `int` >= 0."""
+    if not _is_int(value) or value < 0:
+        raise invalid(name, "an integer >= 0", value)
+    return int(value)
+
+
+def non_negative_float(value, name):
+    """`value` as a finite `float` >= 0."""
+    if (not isinstance(value, numbers.Real) or _is_bool(value)
+            or not math.isfinite(value) or value < 0):
+        raise invalid(name, "a finite float >= 0", value)
+    return float(value)
+
+
+def one_of(value, name, choices):
+    """`value`, which must be one of `choices` (a tuple)."""
+    if value not in choices:
+        raise invalid(name, f"one of {choices}", value)
+    return value
+
+
+def axis(value, rank=None):
+    """An integer axis; with a known `rank`, in range and made non-negative."""
+    if not _is_int(value):
+        raise invalid("axis", "an integer", value)
+    value = int(value)
+    if rank is not None and not -rank <= value < rank:
+        raise invalid(
+            "axis", f"an integer in [-{rank}, {rank}) for an input of rank "
+            f"{rank}", value)
+    if rank is not None and value < 0:
+        value += rank
+    return value
+
+
+def seed(value):
+    """A seed for `keras.random`: None, an int or a `SeedGenerator`."""
+    if value is None or isinstance(value, keras.random.SeedGenerator):
+        return value
+    if not _is_int(value):
+        raise invalid(
+            "seed", "None, an integer or a `keras.random.SeedGenerator`",
+            value)
+    return int(value)
+
+
+def layer_seed(value):
+    """The seed of a layer's `SeedGenerator`: None or an int."""
+    if value is not None and not _is_int(value):
+        raise invalid("seed", "None or an integer", value)
+    return None if value is None else int(value)
+
+
+def shape(value):
+    """A shape: a sequence of non-negative ints, or a 1-D integer tensor."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        if value.dtype.is_integer and value.shape.rank == 1:
+            return value
+        raise invalid("shape", "a 1-D integer tensor or a tuple of "
+                      "non-negative integers", value)
+    if isinstance(value, (list, tuple)) and all(
+            _is_int(d) and d >= 0 for d in value):
+        return tuple(int(d) for d in value)
+    raise invalid("shape", "a tuple of non-negative integers", value)
+
+
+def float_dtype(value, name="dtype"):
+    """`value` as a floating-point `tf.DType`."""
+    try:
+        dtype = tf.as_dtype(keras.backend.standardize_dtype(value))
+    except (TypeError, ValueError):
+        raise invalid(name, "a floating-point dtype", value) from None
+    if not dtype.is_floating:
+        raise invalid(name, "a floating-point dtype", dtype.name)
+    return dtype
+
+
+# --------------------------------------------------------------------------
+# Temperatures.
+# --------------------------------------------------------------------------
+
+
+def temperature_value(value, name="temperature"):
+    """Validates a concrete temperature: a positive, finite number or array.
+
+    Values must lie in `[MIN_TEMPERATURE, MAX_TEMPERATURE]` = [1e-20, 1e20].
+    Returns the value as a Python float when it is a scalar number.
+    """
+    if _is_bool(value):
+        raise invalid(name, "a positive float", value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not (math.isfinite(number)
+                and MIN_TEMPERATURE <= number <= MAX_TEMPERATURE):
+            raise invalid(name, _TEMPERATURE_EXPECTED, value)
+        return number
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise invalid(name, "a positive float or a float tensor",
+                      value) from None
+    if not (np.issubdtype(array.dtype, np.floating)
+            or np.issubdtype(array.dtype, np.integer)):
+        raise invalid(
+            name, "a positive float or a float tensor of positive values",
+            value)
+    array = array.astype("float64")
+    if not np.all(np.isfinite(array) & (array >= MIN_TEMPERATURE)
+                  & (array <= MAX_TEMPERATURE)):
+        raise invalid(
+            name, f"positive, finite values in {_TEMPERATURE_RANGE}", value)
+    return value
+
+
+def scalar_temperature(value, name="temperature", expected=None):
+    """A temperature that must be one number, as a Python float.
+
+    0-d arrays and scalar tensors count as numbers. `expected` replaces the
+    default "a positive float" in the message for a non-scalar.
+    """
+    if (hasattr(value, "dtype") and not isinstance(value, numbers.Real)
+            and len(getattr(value, "shape", ())) == 0):
+        # A 0-d array, scalar tensor or variable: its number.
+        value = keras.ops.convert_to_numpy(value)[()]
+    value = temperature_value(value, name)
+    if not isinstance(value, float):
+        raise invalid(name, expected or "a positive float", value)
+    return value
+
+
+def _is_symbolic(x):
+    return isinstance(x, keras.KerasTensor)
+
+
+def temperature_tensor(temperature, dtype):
+    """Converts `temperature` to a tensor of `dtype`, validating its values.
+
+    Python numbers and eager tensors are checked now (a `ValueError`);
+    symbolic tensors inside a `tf.function` get a run-time assertion, which XLA
+    drops.
+    """
+    if _is_symbolic(temperature):
+        raise invalid(
+            "temperature", "a float or a TensorFlow tensor, not a symbolic "
+            "Keras tensor", temperature)
+    if isinstance(temperature, (numbers.Real, np.ndarray, np.generic)):
+        temperature_value(temperature)
+        return tf.constant(temperature, dtype)
+    if isinstance(temperature, keras.Variable):
+        temperature = temperature.value
+    if temperature is None:
+        raise invalid("temperature", "a positive float or a float tensor",
+                      temperature)
+    try:
+        tau = tf.convert_to_tensor(temperature)
+    except (TypeError, ValueError):
+        raise invalid("temperature", "a positive float or a float tensor",
+                      temperature) from None
+    if tau.dtype == tf.bool or not (tau.dtype.is_floating
+                                    or tau.dtype.is_integer):
+        raise invalid("temperature", "a float tensor", temperature)
+    tau = tf.cast(tau, dtype)
+    if tf.executing_eagerly():
+        temperature_value(tau.numpy())
+        return tau
+    message = ("Invalid value received for argument `temperature`: "
+               f"expected positive, finite values in {_TEMPERATURE_RANGE}.")
+    tau = tf.debugging.assert_all_finite(tau, message)
+    with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(
+                tau, tf.constant(MIN_TEMPERATURE, dtype), message=message),
+            tf.debugging.assert_less_equal(
+                tau, tf.constant(MAX_TEMPERATURE, dtype), message=message)]):
+        return tf.identity(tau)
+
+
+def temperature_shape(tau, x):
+    """Checks that `tau` broadcast against the logits `x` has `x`'s shape.
+
+    A temperature of larger rank, or with a dimension where the logits have
+    1, would broadcast the *output* to a larger shape and compute the softmax
+    along the wrong axis. Checked on the static shapes; where a dimension is
+    unknown when traced, a run-time assertion takes over (XLA needs static
+    shapes, so there the static check always decides).
+    """
+    tau_shape, x_shape = tau.shape, x.shape
+    expected = (
+        "a scalar, or a tensor whose broadcast with the logits has the "
+        f"logits' shape {_shape_text(x_shape)} (rank <= the logits' rank, "
+        "and each dimension 1 or the logits' dimension)")
+    if tau_shape.rank == 0:
+        return tau
+    decided = tau_shape.rank is not None and x_shape.rank is not None
+    if decided:
+        if tau_shape.rank > x_shape.rank:
+            raise _bad_temperature_shape(expected, tau_shape)
+        for t, d in zip(reversed(tau_shape.as_list()),
+                        reversed(x_shape.as_list())):
+            if t == 1:
+                continue
+            if t is None or d is None:
+                decided = False
+            elif t != d:
+                raise _bad_temperature_shape(expected, tau_shape)
+    if decided:
+        return tau
+    tau_dims, x_dims = tf.shape(tau), tf.shape(x)
+    rank_ok = tf.size(tau_dims) <= tf.size(x_dims)
+
+    def dims_ok():
+        x_tail = x_dims[tf.size(x_dims) - tf.size(tau_dims):]
+        return tf.reduce_all((tau_dims == 1) | (tau_dims == x_tail))
+
+    ok = tf.cond(rank_ok, dims_ok, lambda: tf.constant(False))
+    check = tf.debugging.Assert(ok, [
+        "Invalid value received for argument `temperature`: expected a "
+        "temperature whose broadcast with the logits has the shape of the "
+        "logits. "
+        "Received: temperature with shape", tau_dims, "and logits with shape",
+        x_dims])
+    with tf.control_dependencies([check]):
+        return tf.identity(tau)
+
+
+def _shape_text(shape):
+    if shape.rank is None:
+        return "(unknown)"
+    return str(tuple(shape.as_list()))
+
+
+def _bad_temperature_shape(expected, tau_shape):
+    return ValueError(
+        "Invalid value received for argument `temperature`. Expected "
+        f"{expected}. Received: temperature with shape "
+        f"{_shape_text(tau_shape)}")
+
+
+# --------------------------------------------------------------------------
+# Logits.
+# --------------------------------------------------------------------------
+
+
+def not_keras_tensor(x, name, func):
+    """Raises if `x` is a symbolic Keras tensor, pointing to the layers."""
+    if _is_symbolic(x):
+        raise ValueError(
+            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
+            f"take a symbolic Keras input. Received: {name}={x}. In a "
+            "functional model, use the layers instead: "
+            "`keras_gumbel.GumbelSoftmax`, `STGumbel`, `GumbelSigmoid` or "
+            "`STGumbelSigmoid`."
+        )
+
+
+def logits_tensor(logits, func):
+    """`logits` as a floating-point tensor of rank >= 1."""
+    not_keras_tensor(logits, "logits", func)
+    if isinstance(logits, keras.Variable):
+        logits = logits.value
+    if logits is None:
+        raise invalid("logits", "a float tensor", logits)
+    try:
+        x = tf.convert_to_tensor(logits)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a float "
+            "tensor (or something `tf.convert_to_tensor` turns into one, "
+            f"with a rectangular shape). Received: logits of type "
+            f"{type(logits).__name__}") from None
+    if not x.dtype.is_floating:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a "
+            "floating-point tensor of unnormalized log-probabilities. "
+            f"Received: logits with dtype={x.dtype.name}"
+        )
+    if x.shape.rank == 0:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a tensor "
+            "of rank >= 1 (the classes along `axis`). Received: logits with "
+            "shape=()"
+        )
+    return x
+
+
+def logit_values(x, axis=None, allow_plus_inf=False):
+    """Raises on NaN logits, and on `+inf` or all-masked rows, when eager.
+
+    Inside a compiled function the values are not known when it is traced,
+    and checking them at run time would cost a pass over the tensor in every
+    training step: there, NaN in gives NaN out, as for any TensorFlow op.
+
+    Args:
+        x: the logits, a tensor.
+        axis: the class axis for categorical logits (then a row must have a
+            class that is not `-inf`), or None for binary logits.
+        allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
+    """
+    if not (tf.executing_eagerly() and hasattr(x, "numpy")):
+        return
+    # Both checks in one read back from the device: "no NaN (and no +inf)"
+    # is one comparison (NaN < inf is false), a row is all masked where its
+    # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.
+    values_ok = (tf.reduce_all(~tf.math.is_nan(x)) if allow_plus_inf
+                 else tf.reduce_all(x < np.inf))
+    rows_ok = (tf.reduce_all(tf.reduce_max(x, axis=axis) > -np.inf)
+               if axis is not None and x.shape.rank else tf.constant(True))
+    values_ok, rows_ok = tf.stack([values_ok, rows_ok]).numpy()
+    if not values_ok and bool(tf.reduce_any(tf.math.is_nan(x))):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected finite "
+            "logits, or -inf to mask a class. Received: logits containing "
+            "NaN")
+    if not values_ok:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected finite "
+            "logits, or -inf to mask a class. Received: logits containing "
+            "+inf. A logit of +inf makes its class certain: give it a large "
+            "finite logit, or mask the other classes with -inf.")
+    if not rows_ok:
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected at least "
+            "one class per row with a finite logit. Received: logits with a "
+            f"row whose classes along axis {axis} are all masked (-inf)")
+
+
+def layer_inputs(inputs, layer_name):
+    """The inputs of a Gumbel layer: float logits of rank >= 1."""
+    if (inputs is None or isinstance(inputs, (dict, str, bytes))
+            or not hasattr(inputs, "dtype") or not hasattr(inputs, "shape")):
+        raise ValueError(
+            f"Invalid input received by layer `{layer_name}`. Expected a "
+            "float tensor of logits as `inputs`. Received: inputs of type "
+            f"{type(inputs).__name__}")
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if dtype == "bool" or not (dtype.startswith("float")
+                               or dtype.startswith("bfloat")):
+        raise ValueError(
+            f"Invalid input received by layer `{layer_name}`. Expected "
+            "floating-point logits (unnormalized log-probabilities). "
+            f"Received: inputs with dtype={dtype}")
+    if len(inputs.shape) == 0:
+        raise ValueError(
+            f"Invalid input received by layer `{layer_name}`. Expected a "
+            "tensor of rank >= 1. Received: inputs with shape=()")
+
+
+def layer_input_rank(input_shape, layer_name):
+    """The input shape of a Gumbel layer: rank >= 1."""
+    if len(input_shape) == 0:
+        raise ValueError(
+            f"Invalid input received by layer `{layer_name}`. Expected a "
+            "tensor of rank >= 1. Received: input_shape=()")

@@ -63,8 +63,8 @@ def execute(path, output_path, timeout):
 
 
 def gather(results_dir, output):
-    sys.path.insert(0, ROOT)
-    from keras_gumbel.experiments import report
+    sys.path.insert(0, NOTEBOOKS)
+    import paper
 
     records = []
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
@@ -75,7 +75,7 @@ def gather(results_dir, output):
             "`notebooks/results/*.json`; each table beside the paper's "
             "numbers (Jang, Gu, Poole, ICLR 2017), which were obtained on "
             "MNIST with far longer training.", ""]
-    text += [report.render(r) for r in records]
+    text += [paper.render(r) for r in records]
     with open(output, "w") as f:
         f.write("\n".join(text))
     return output
@@ -106,7 +106,7 @@ def main():
     os.environ["KERAS_GUMBEL_RESULTS_DIR"] = results_dir
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+        filter(None, [NOTEBOOKS, ROOT, os.environ.get("PYTHONPATH")]))
     failed = []
     for path in paths:
         path = os.path.abspath(path)

@@ -8,6 +8,7 @@ notebook wrote its results table.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -22,11 +23,12 @@ def data_available():
     """The notebooks need MNIST-like data: TFDS's, a folder named by
     KERAS_GUMBEL_DATA_DIR, or Debian's Fashion-MNIST (scripts/test.sh
     installs it where apt is available)."""
-    from keras_gumbel import datasets
+    sys.path.insert(0, os.path.join(ROOT, "notebooks"))
+    import paper
 
     try:
-        datasets.load_mnist()
-    except datasets.DataUnavailableError as error:
+        paper.load_mnist()
+    except FileNotFoundError as error:
         pytest.skip(f"no MNIST-like data here: {error}")
 
 
@@ -51,3 +53,26 @@ def test_notebook_runs_in_quick_version(notebook, tmp_path, data_available):
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
+
+
+PAPER_NOTEBOOKS = [p for p in NOTEBOOKS
+                   if not os.path.basename(p).startswith("0")]
+
+
+@pytest.mark.parametrize("notebook", PAPER_NOTEBOOKS,
+                         ids=[os.path.basename(p) for p in PAPER_NOTEBOOKS])
+def test_notebook_assembles_its_models_in_view(notebook):
+    """Each experiment's models are built in the notebook's own cells, with
+    the functional API and a keras_gumbel layer, not imported from a
+    module."""
+    with open(notebook) as f:
+        cells = json.load(f)["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells
+                     if c["cell_type"] == "code")
+    assert "keras.Input(" in code
+    assert "keras.Model(" in code or "(keras.Model):" in code
+    assert re.search(r"keras_gumbel\.(GumbelSoftmax|STGumbel|GumbelSigmoid|"
+                     r"STGumbelSigmoid)\(", code)
+    assert "keras_gumbel.experiments" not in code
+    assert not re.search(r"from keras_gumbel import .*(datasets|bounds)",
+                         code)

@@ -309,7 +309,8 @@ class GumbelSoftmax(_CategoricalLayer):
     Example:
 
     >>> inputs = keras.Input(shape=(784,))
-    >>> logits = keras.layers.Reshape((20, 10))(keras.layers.Dense(200)(inputs))
+    >>> h = keras.layers.Dense(200)(inputs)
+    >>> logits = keras.layers.Reshape((20, 10))(h)
     >>> z = GumbelSoftmax(temperature=1.0, seed=0)(logits)
     >>> model = keras.Model(inputs, z)
 

@@ -173,9 +173,10 @@ def _tau_grad(z, s, tau, axis):
 
 
 def _relaxed_softmax(perturbed, tau, axis, hard):
-    """softmax(perturbed / tau) along `axis`, or its one-hot (straight-through).
+    """softmax(perturbed / tau) along `axis`, or its one-hot.
 
-    `perturbed` is logits + Gumbel noise; the gradient flows to it and to tau.
+    `perturbed` is logits + Gumbel noise; the gradient flows to it and to tau
+    (for the one-hot too: the straight-through estimator).
     """
     depth = tf.shape(perturbed)[axis]
 

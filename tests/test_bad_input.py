@@ -60,6 +60,12 @@ def _set_temperature(cls, value, learn_temperature=False):
     layer.temperature = value
 
 
+def _call_twice(layer, first, second):
+    """Calls `layer` on `first` (which builds it), then on `second`."""
+    layer(first)
+    layer(second)
+
+
 def _annealing_without(layer):
     """`on_train_begin` of a model whose only layer is `layer`."""
     model = keras.Sequential([keras.Input((3,)), layer])
@@ -94,7 +100,8 @@ def _ops_rows():
                 ValueError, r"`logits`.*rank >= 1.*shape=\(\)", "logits"))
         add(Bad(f"{name}-symbolic-logits",
                 lambda fn=fn: fn(keras.Input((3,))),
-                ValueError, rf"keras_gumbel.ops.{name}.*symbolic", "logits"))
+                ValueError, rf"keras_gumbel.ops.{name}.*symbolic.*use the "
+                "layers instead.*GumbelSoftmax", "logits"))
     add(Bad("gumbel_softmax-bool-logits", lambda: gs(X_BOOL),
             ValueError, r"`logits`.*dtype=bool", "logits"))
     add(Bad("gumbel_softmax-string-logits", lambda: gs(["a", "b"]),
@@ -273,6 +280,10 @@ def _layer_rows():
         add(Bad(f"{n}(axis=2)-call-rank-2", lambda c=cls: c(axis=2)(X),
                 ValueError, _invalid("axis") + r".*\[-2, 2\).*axis=2",
                 "axis"))
+        add(Bad(f"{n}(axis=2)-built-for-rank-3-call-rank-2",
+                lambda c=cls: _call_twice(c(axis=2), np.zeros((2, 3, 4)), X),
+                ValueError, _invalid("axis") + r".*\[-2, 2\).*axis=2",
+                "axis"))
         add(Bad(f"{n}(axis=-3)-symbolic-rank-2",
                 lambda c=cls: c(axis=-3)(keras.Input((3,))),
                 ValueError, _invalid("axis") + r".*axis=-3", "axis"))
@@ -322,6 +333,11 @@ def _callback_rows():
                     schedule=lambda step: v).temperature_at(0),
                 ValueError, r"Invalid value returned by `schedule`",
                 "schedule"))
+    add(Bad("TemperatureAnnealing(layers=[a learned temperature])",
+            lambda: ta(layers=[GumbelSigmoid(),
+                               GumbelSigmoid(learn_temperature=True)]),
+            ValueError, _invalid("layers") + r".*learn_temperature=True",
+            "layers"))
     add(Bad("TemperatureAnnealing-model-without-layers",
             lambda: _annealing_without(keras.layers.Dense(2)), ValueError,
             r"found no Gumbel layer.*`layers=\[\.\.\.\]`", "layers"))
@@ -469,8 +485,9 @@ def test_temperature_shape_unknown_when_traced_is_checked_when_run(name, fn):
             ([2.0, 3.0, -4.0], [[1.0], [1.4]]),
             ([[2.0, 3.0, -4.0]], [[1.0], [1.4]]),
             (X, np.ones((2, 1, 1)))]:
-        with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"argument `temperature`.*shape of the logits"):
+        with pytest.raises(
+                tf.errors.InvalidArgumentError,
+                match=r"argument `temperature`.*shape of the logits"):
             call(tf.constant(logits), tf.constant(temperature, tf.float32))
     y = call(tf.constant(X), tf.constant([[0.5], [2.0]]))
     assert y.shape == X.shape

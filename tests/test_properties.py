@@ -24,10 +24,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from keras_gumbel import GumbelSigmoid
-from keras_gumbel import GumbelSoftmax
-from keras_gumbel import STGumbel
-from keras_gumbel import STGumbelSigmoid
+from _helpers import ALL_LAYERS
+from _helpers import CATEGORICAL
+from _helpers import SOFT_LAYERS
+from _helpers import STRAIGHT_THROUGH
+from _helpers import as_float64
 from keras_gumbel import ops
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
@@ -45,11 +46,6 @@ def _settings(n):
         suppress_health_check=[HealthCheck.function_scoped_fixture,
                                HealthCheck.too_slow,
                                HealthCheck.data_too_large])
-
-
-def _np(x):
-    """A float64 numpy array of any float tensor (bfloat16 included)."""
-    return tf.cast(x, tf.float64).numpy()
 
 
 # --------------------------------------------------------------------------
@@ -143,8 +139,8 @@ def _assert_finite_grads(dx, dtau, shape, tau_shape):
     assert dx is not None and dtau is not None
     assert tuple(dx.shape) == tuple(shape)
     assert tuple(dtau.shape) == tuple(tau_shape)
-    assert np.all(np.isfinite(_np(dx))), _np(dx)
-    assert np.all(np.isfinite(_np(dtau))), _np(dtau)
+    assert np.all(np.isfinite(as_float64(dx))), as_float64(dx)
+    assert np.all(np.isfinite(as_float64(dtau))), as_float64(dtau)
 
 
 def _one_hot_along(y, axis):
@@ -168,22 +164,22 @@ def test_gumbel_softmax_soft_and_hard(case, seed):
         lambda x, t: ops.gumbel_softmax(x, t, axis=axis, seed=seed),
         x, tau, w)
     assert soft.dtype == x.dtype and soft.shape == x.shape
-    y = _np(soft)
+    y = as_float64(soft)
     assert np.all(np.isfinite(y))
     assert np.all((y >= 0) & (y <= 1))
     np.testing.assert_allclose(y.sum(axis=axis), 1.0, atol=SUM_ATOL[dtype])
     assert np.all(y[mask] == 0)
     _assert_finite_grads(dx, dtau, logits.shape, np.shape(temperature))
-    assert np.all(_np(dx)[mask] == 0)
+    assert np.all(as_float64(dx)[mask] == 0)
     if np.ndim(temperature) == 0:  # a Python float: the same sample
-        np.testing.assert_array_equal(_np(ops.gumbel_softmax(
+        np.testing.assert_array_equal(as_float64(ops.gumbel_softmax(
             x, temperature, axis=axis, seed=seed)), y)
 
     hard, dx_hard, dtau_hard = _sample_and_grads(
         lambda x, t: ops.gumbel_softmax(
             x, t, hard=True, axis=axis, seed=seed), x, tau, w)
     assert hard.dtype == x.dtype
-    h = _np(hard)
+    h = as_float64(hard)
     assert _one_hot_along(h, axis)
     assert np.all(h[mask] == 0)
     # Same seed, same noise: the hard sample is the argmax of the soft one.
@@ -192,8 +188,8 @@ def test_gumbel_softmax_soft_and_hard(case, seed):
     # Straight-through: the gradient is the soft sample's.
     _assert_finite_grads(dx_hard, dtau_hard, logits.shape,
                          np.shape(temperature))
-    np.testing.assert_array_equal(_np(dx_hard), _np(dx))
-    np.testing.assert_array_equal(_np(dtau_hard), _np(dtau))
+    np.testing.assert_array_equal(as_float64(dx_hard), as_float64(dx))
+    np.testing.assert_array_equal(as_float64(dtau_hard), as_float64(dtau))
 
 
 @_settings(30)
@@ -204,13 +200,13 @@ def test_deterministic_categorical_ops(case):
     rows_have_a_class = np.any(~mask, axis=axis)
     assert np.all(rows_have_a_class)
 
-    mode = _np(ops.softmax_mode(x, axis=axis))
+    mode = as_float64(ops.softmax_mode(x, axis=axis))
     assert _one_hot_along(mode, axis)
     assert np.all(mode[mask] == 0)
-    assert np.all(np.sum(np.where(mode == 1, _np(x), 0.0), axis=axis)
-                  == np.max(_np(x), axis=axis))
+    assert np.all(np.sum(np.where(mode == 1, as_float64(x), 0.0), axis=axis)
+                  == np.max(as_float64(x), axis=axis))
 
-    soft = _np(ops.tempered_softmax(x, tau, axis=axis))
+    soft = as_float64(ops.tempered_softmax(x, tau, axis=axis))
     assert np.all(np.isfinite(soft)) and np.all((soft >= 0) & (soft <= 1))
     np.testing.assert_allclose(soft.sum(axis=axis), 1.0,
                                atol=SUM_ATOL[dtype])
@@ -219,12 +215,12 @@ def test_deterministic_categorical_ops(case):
     xv = tf.Variable(x)
     with tf.GradientTape() as tape:
         kl = ops.kl_categorical_uniform(xv, axis=axis)
-    k = _np(kl)
+    k = as_float64(kl)
     assert np.all(np.isfinite(k))
     # KL >= 0, and <= log K per row (the KL of a one-hot); rounding aside.
     rows = np.prod(kl.shape) if kl.shape.rank else 1
     assert np.all(k >= -1e-3 * rows)
-    grad = _np(tape.gradient(kl, xv))
+    grad = as_float64(tape.gradient(kl, xv))
     assert np.all(np.isfinite(grad))
     assert np.all(grad[mask] == 0)
 
@@ -244,28 +240,28 @@ def test_gumbel_sigmoid_soft_and_hard(case, seed):
     soft, dx, dtau = _sample_and_grads(
         lambda x, t: ops.gumbel_sigmoid(x, t, seed=seed), x, tau, w)
     assert soft.dtype == x.dtype and soft.shape == x.shape
-    y = _np(soft)
+    y = as_float64(soft)
     assert np.all(np.isfinite(y))
     assert np.all((y >= 0) & (y <= 1))
     # +inf and -inf are certain outcomes (documented).
     assert np.all(y[logits == np.inf] == 1)
     assert np.all(y[logits == -np.inf] == 0)
     _assert_finite_grads(dx, dtau, logits.shape, np.shape(temperature))
-    assert np.all(_np(dx)[np.isinf(logits)] == 0)
+    assert np.all(as_float64(dx)[np.isinf(logits)] == 0)
     if np.ndim(temperature) == 0:  # a Python float: the same sample
-        np.testing.assert_array_equal(_np(ops.gumbel_sigmoid(
+        np.testing.assert_array_equal(as_float64(ops.gumbel_sigmoid(
             x, temperature, seed=seed)), y)
 
     hard, dx_hard, dtau_hard = _sample_and_grads(
         lambda x, t: ops.gumbel_sigmoid(x, t, hard=True, seed=seed),
         x, tau, w)
-    h = _np(hard)
+    h = as_float64(hard)
     assert np.all((h == 0) | (h == 1))
     # Same seed, same noise: 1 exactly where the soft sample is >= 1/2.
     assert np.all(y[h == 1] >= 0.5) and np.all(y[h == 0] <= 0.5)
     _assert_finite_grads(dx_hard, dtau_hard, logits.shape,
                          np.shape(temperature))
-    np.testing.assert_array_equal(_np(dx_hard), _np(dx))
+    np.testing.assert_array_equal(as_float64(dx_hard), as_float64(dx))
 
 
 @_settings(30)
@@ -274,18 +270,18 @@ def test_deterministic_binary_ops(case):
     logits, dtype, temperature = case
     x, tau = _tensors(logits, dtype, temperature)
 
-    mode = _np(ops.sigmoid_mode(x))
+    mode = as_float64(ops.sigmoid_mode(x))
     # `x > 0` of the logits as cast to `dtype` (tiny values round to 0).
-    np.testing.assert_array_equal(mode, (_np(x) > 0).astype(np.float64))
-    soft = _np(ops.tempered_sigmoid(x, tau))
+    np.testing.assert_array_equal(mode, (as_float64(x) > 0).astype(np.float64))
+    soft = as_float64(ops.tempered_sigmoid(x, tau))
     assert np.all(np.isfinite(soft)) and np.all((soft >= 0) & (soft <= 1))
 
     xv = tf.Variable(x)
     with tf.GradientTape() as tape:
         kl = ops.kl_bernoulli_uniform(xv)
-    k = _np(kl)
+    k = as_float64(kl)
     assert np.all(np.isfinite(k)) and np.all(k >= -1e-3 * logits.size)
-    grad = _np(tape.gradient(kl, xv))
+    grad = as_float64(tape.gradient(kl, xv))
     assert np.all(np.isfinite(grad))
 
 
@@ -305,7 +301,7 @@ def test_tempered_gradients_are_finite(case):
     else:
         fn = ops.tempered_sigmoid
     y, dx, dtau = _sample_and_grads(fn, x, tau, w)
-    assert np.all(np.isfinite(_np(y)))
+    assert np.all(np.isfinite(as_float64(y)))
     _assert_finite_grads(dx, dtau, logits.shape, np.shape(temperature))
 
 
@@ -322,10 +318,11 @@ def test_noise_is_finite(shape, dtype, seed):
         noise = sample(shape, dtype=dtype, seed=seed)
         assert tuple(noise.shape) == shape
         assert noise.dtype == tf.as_dtype(dtype)
-        assert np.all(np.isfinite(_np(noise)))
+        assert np.all(np.isfinite(as_float64(noise)))
         # The same integer seed gives the same noise.
         np.testing.assert_array_equal(
-            _np(sample(shape, dtype=dtype, seed=seed)), _np(noise))
+            as_float64(sample(shape, dtype=dtype, seed=seed)),
+            as_float64(noise))
 
 
 # --------------------------------------------------------------------------
@@ -335,17 +332,16 @@ def test_noise_is_finite(shape, dtype, seed):
 
 @st.composite
 def layer_cases(draw):
-    cls = draw(st.sampled_from(
-        [GumbelSoftmax, STGumbel, GumbelSigmoid, STGumbelSigmoid]))
+    cls = draw(st.sampled_from(ALL_LAYERS))
     shape = draw(shapes)
     kwargs = dict(
         temperature=draw(temperatures),
         dtype=draw(st.sampled_from(DTYPES)),
-        learn_temperature=draw(st.booleans()),
+        learn_temperature=cls in SOFT_LAYERS and draw(st.booleans()),
         inference_mode=draw(st.sampled_from(["sample", "mode", "soft"])),
         seed=draw(st.integers(0, 1000)),
     )
-    categorical = cls in (GumbelSoftmax, STGumbel)
+    categorical = cls in CATEGORICAL
     logits = draw(hnp.arrays(np.float64, shape, elements=logit_values))
     mask = np.zeros(shape, bool)
     if categorical:
@@ -372,14 +368,13 @@ def test_layers(case):
         loss = tf.reduce_sum(tf.cast(y, tf.float64) * _upstream(
             logits.shape, 0))
     assert y.dtype == tf.as_dtype(dtype) and y.shape == x.shape
-    out = _np(y)
+    out = as_float64(y)
     assert np.all(np.isfinite(out))
     assert np.all((out >= 0) & (out <= 1))
     assert np.all(out[mask] == 0)
     path = "sample" if training else kwargs["inference_mode"]
-    categorical = cls in (GumbelSoftmax, STGumbel)
-    hard = path == "mode" or (path == "sample" and cls in (
-        STGumbel, STGumbelSigmoid))
+    categorical = cls in CATEGORICAL
+    hard = path == "mode" or (path == "sample" and cls in STRAIGHT_THROUGH)
     if categorical and hard:
         assert _one_hot_along(out, kwargs["axis"])
     elif categorical:
@@ -395,6 +390,6 @@ def test_layers(case):
     if path == "sample":
         for grad in grads:
             assert grad is not None
-            assert np.all(np.isfinite(_np(grad)))
+            assert np.all(np.isfinite(as_float64(grad)))
     assert layer.temperature == pytest.approx(kwargs["temperature"],
                                               rel=1e-6)

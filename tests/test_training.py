@@ -29,6 +29,9 @@ import numpy as np
 import pytest
 
 import keras_gumbel
+from _helpers import ALL_LAYERS
+from _helpers import assert_valid_sample
+from _helpers import regression_data
 
 WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "_workers")
@@ -143,23 +146,19 @@ class NoiseStateBackup(keras.callbacks.Callback):
 
 
 def _resume_data():
-    rng = np.random.default_rng(0)
-    n = BATCH * STEPS_PER_EPOCH
-    x = rng.standard_normal((n, 6)).astype("float32")
-    y = rng.standard_normal((n, 1)).astype("float32")
-    return x, y
+    return regression_data(BATCH * STEPS_PER_EPOCH, features=6)
 
 
 def _resume_model():
     """A model with an annealed GumbelSoftmax (seeded), a learned-temperature
-    STGumbelSigmoid (seed=None: its noise seed comes from the global seed)
+    GumbelSigmoid (seed=None: its noise seed comes from the global seed)
     and Adam (which has state of its own)."""
     keras.utils.set_random_seed(SEED)
     inputs = keras.Input((6,))
     logits = keras.layers.Reshape((2, 4))(
         keras.layers.Dense(8, name="categorical_logits")(inputs))
     annealed = keras_gumbel.GumbelSoftmax(seed=7, name="annealed")
-    learned = keras_gumbel.STGumbelSigmoid(
+    learned = keras_gumbel.GumbelSigmoid(
         temperature=0.7, learn_temperature=True, name="learned")
     features = keras.layers.Concatenate()([
         keras.layers.Flatten()(annealed(logits)),
@@ -273,10 +272,6 @@ def test_backup_and_restore_resumes_exactly_with_noise_state(tmp_path):
 # --------------------------------------------------------------------------
 
 
-HEADS = [keras_gumbel.GumbelSoftmax, keras_gumbel.STGumbel,
-         keras_gumbel.GumbelSigmoid, keras_gumbel.STGumbelSigmoid]
-
-
 def _serving_model(inference_mode):
     """One head per layer class, each at temperature 0.5."""
     keras.utils.set_random_seed(SEED)
@@ -285,7 +280,7 @@ def _serving_model(inference_mode):
         keras.layers.Dense(12)(inputs))
     binary = keras.layers.Dense(5)(inputs)
     outputs = []
-    for i, cls in enumerate(HEADS):
+    for i, cls in enumerate(ALL_LAYERS):
         layer = cls(seed=i, inference_mode=inference_mode)
         layer.temperature = 0.5
         outputs.append(layer(categorical if i < 2 else binary))
@@ -294,18 +289,8 @@ def _serving_model(inference_mode):
 
 def _load_served(path, calls):
     served = np.load(path)
-    return [[served[f"call{i}_{j}"] for j in range(len(HEADS))]
+    return [[served[f"call{i}_{j}"] for j in range(len(ALL_LAYERS))]
             for i in range(calls)]
-
-
-def _assert_sample(cls, y):
-    assert np.all(np.isfinite(y)) and np.all((y >= 0) & (y <= 1))
-    if cls in (keras_gumbel.GumbelSoftmax, keras_gumbel.STGumbel):
-        np.testing.assert_allclose(y.sum(axis=-1), 1.0, atol=1e-5)
-    if cls in (keras_gumbel.STGumbel, keras_gumbel.STGumbelSigmoid):
-        assert set(np.unique(y)) <= {0.0, 1.0}
-    if cls is keras_gumbel.STGumbel:
-        assert np.all(y.sum(axis=-1) == 1)
 
 
 @pytest.mark.slow
@@ -330,17 +315,17 @@ def test_exported_model_serves_in_a_fresh_process(tmp_path):
         for call in calls:
             for got, want in zip(call, expected[mode]):
                 np.testing.assert_array_equal(got, want)
-    for cls, y in zip(HEADS, expected["mode"]):
+    for cls, y in zip(ALL_LAYERS, expected["mode"]):
         if cls in (keras_gumbel.GumbelSoftmax, keras_gumbel.STGumbel):
             assert np.all(y.sum(axis=-1) == 1)  # one-hot of the argmax
         else:
             assert set(np.unique(y)) <= {0.0, 1.0}
 
     calls = _load_served(tmp_path / "sample.npz", 3)  # new noise each call
-    for j, cls in enumerate(HEADS):
+    for j, cls in enumerate(ALL_LAYERS):
         for call in calls:
             assert call[j].shape == expected["mode"][j].shape
-            _assert_sample(cls, call[j])
+            assert_valid_sample(cls, call[j])
         assert not np.array_equal(calls[0][j], calls[1][j]), cls.__name__
         assert not np.array_equal(calls[1][j], calls[2][j]), cls.__name__
 

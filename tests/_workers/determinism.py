@@ -31,8 +31,9 @@ def run():
     inputs = keras.Input((8,))
     logits = keras.layers.Reshape((3, 4))(keras.layers.Dense(12)(inputs))
     # seed=None: the noise seeds come from the global seed.
-    soft = keras_gumbel.GumbelSoftmax(name="soft")(logits)
-    hard = keras_gumbel.STGumbel(learn_temperature=True, name="hard")(logits)
+    soft = keras_gumbel.GumbelSoftmax(
+        learn_temperature=True, name="soft")(logits)
+    hard = keras_gumbel.STGumbel(name="hard")(logits)
     bits = keras_gumbel.GumbelSigmoid(name="bits")(
         keras.layers.Dense(4)(inputs))
     features = keras.layers.Concatenate()([

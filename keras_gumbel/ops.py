@@ -1,5 +1,8 @@
 """The math of the Gumbel-Softmax (Concrete) distribution, written once.
 
+Also here: exact categorical and Bernoulli samples with other gradient
+estimators (straight-through, ReinMax, Gumbel-Rao), on the same noise.
+
 Everything here is a TensorFlow function of tensors: the layers in
 `keras_gumbel.layers` read their temperature variable and seed generator and
 call these functions, adding no math of their own.
@@ -45,6 +48,12 @@ __all__ = [
     "sigmoid_mode",
     "tempered_softmax",
     "tempered_sigmoid",
+    "straight_through",
+    "reinmax",
+    "gumbel_rao",
+    "straight_through_sigmoid",
+    "reinmax_sigmoid",
+    "gumbel_rao_sigmoid",
 ]
 
 _HALF_DTYPES = (tf.float16, tf.bfloat16)
@@ -83,10 +92,14 @@ def _uniform(shape, dtype, seed):
     and numbers, without the Python overhead of running
     `tf.random.stateless_uniform`'s ops one by one.
     """
-    seed = _seed_pair(seed)
+    return _uniform_from_pair(shape, dtype, _seed_pair(seed))
+
+
+def _uniform_from_pair(shape, dtype, seed_pair):
+    """`_uniform` from a stateless seed pair already drawn."""
     if tf.executing_eagerly():
-        return _traced_uniform(tf.cast(shape, tf.int64), seed, dtype)
-    return _uniform_ops(shape, dtype, seed)
+        return _traced_uniform(tf.cast(shape, tf.int64), seed_pair, dtype)
+    return _uniform_ops(shape, dtype, seed_pair)
 
 
 def _uniform_ops(shape, dtype, seed):
@@ -306,6 +319,357 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     noise = sample_logistic(tf.shape(x), x.dtype, seed)
     y = _relaxed_sigmoid(x + noise, tau, hard)
     return tf.cast(y, dtype)
+
+
+# --------------------------------------------------------------------------
+# Exact samples with other gradient estimators.
+#
+# Each op draws the sample `gumbel_softmax(hard=True)` (or
+# `gumbel_sigmoid(hard=True)`) draws, with the same noise for the same seed,
+# and passes back a different gradient. Notation: theta the logits along
+# `axis`, D the one-hot sample, g the upstream gradient, tau the temperature,
+# p(x) = softmax(x) and J(p)^T g = p * (g - <p, g>).
+# --------------------------------------------------------------------------
+
+
+def _softmax_vjp(p, g, axis):
+    """J(p)^T g = p * (g - <p, g>) along `axis`: zero where p is 0."""
+    return p * (g - tf.reduce_sum(p * g, axis=axis, keepdims=True))
+
+
+def _categorical_sample(logits, temperature, axis, seed, func):
+    """Checks the arguments and draws the one-hot Gumbel-max sample.
+
+    Returns the logits in their compute dtype, the temperature, the
+    non-negative axis, the sample, the stateless seed pair of its noise and
+    the dtype to return.
+    """
+    x = _checks.logits_tensor(logits, func)
+    axis = _checks.axis(axis, x.shape.rank)
+    _checks.logit_values(x, axis)
+    seed = _checks.seed(seed)
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    seed_pair = _seed_pair(seed)
+    u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
+    perturbed = x - tf.math.log(-tf.math.log(u))
+    sample = tf.one_hot(tf.argmax(perturbed, axis=axis), tf.shape(x)[axis],
+                        axis=axis, dtype=x.dtype)
+    return x, tau, axis, sample, seed_pair, dtype
+
+
+def _binary_sample(logits, temperature, seed, func):
+    """Checks the arguments and draws the 0/1 sample `logits + l > 0`."""
+    x = _checks.logits_tensor(logits, func)
+    _checks.logit_values(x, allow_plus_inf=True)
+    seed = _checks.seed(seed)
+    dtype = x.dtype
+    x = tf.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    seed_pair = _seed_pair(seed)
+    u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
+    # Logistic noise as in `sample_logistic`.
+    noise = tf.math.log(u) - tf.math.log1p(-u)
+    sample = tf.cast(x + noise > 0, x.dtype)
+    return x, tau, sample, seed_pair, dtype
+
+
+def _conditional_seed(seed_pair):
+    """The seed of Gumbel-Rao's conditional noise, derived from the seed of
+    the sample: reproducible, and independent of the sample's noise."""
+    return tf.random.experimental.stateless_fold_in(seed_pair, 1)
+
+
+def _conditional_gumbel(x, sample, gumbel, axis):
+    """theta + G conditioned on argmax(theta + G) = D, shifted by its max.
+
+    `gumbel` holds standard Gumbel noise of shape `(K,) + x.shape`. With
+    M = logsumexp(theta) + (the noise at D), M is distributed as the max of
+    theta + G, Gumbel(logsumexp(theta)) whatever the argmax; every other
+    class j is a Gumbel(theta_j) truncated to lie below M, drawn by inverting
+    its CDF as M - softplus(M - theta_j - g_j) (Maddison et al. 2014,
+    "A* sampling"; Paulus et al. 2021, appendix).
+
+    Returns `(theta + G - M, M)`: the first is 0 at D and negative
+    elsewhere (-inf at masked classes), so its argmax is D exactly: since
+    M >= logsumexp(theta) - 4.5 and g_j <= 16.6 for float32 noise,
+    M - theta_j - g_j >= -21, where softplus is still > 0 (-44 and float64
+    likewise).
+    """
+    # `gumbel` has one axis more than `x`: count the class axis from the end.
+    axis -= x.shape.rank
+    top = (tf.reduce_logsumexp(x, axis=axis, keepdims=True)
+           + tf.reduce_sum(sample * gumbel, axis=axis, keepdims=True))
+    below = -tf.math.softplus(top - (x + gumbel))
+    shifted = tf.where(sample > 0, tf.zeros_like(below), below)
+    return shifted, top
+
+
+def _conditional_logistic(x, sample, logistic):
+    """logits + l conditioned on its sign being that of the sample.
+
+    The two-class `_conditional_gumbel` with logits (0, x), in closed form:
+    `c softplus(softplus(c x) + l')`, c = 2 b - 1, l' standard logistic.
+    Infinite logits give +-inf (the sample is then certain).
+    """
+    c = 2.0 * sample - 1.0
+    return c * tf.math.softplus(tf.math.softplus(c * x) + logistic)
+
+
+def straight_through(logits, temperature=1.0, axis=-1, seed=None):
+    """A categorical sample with the straight-through gradient.
+
+    Forward: the exact one-hot sample `gumbel_softmax(hard=True)` draws
+    for the same seed, a draw of Categorical(softmax(logits)). Backward: the
+    gradient of the noiseless `softmax(logits / temperature)`,
+    `J(p(theta / tau))^T g / tau` (Bengio et al. 2013); it does not depend on
+    the sample. With the temperature annealed downward (slope `1 / tau`
+    rising) it is the slope-annealed straight-through estimator of Chung et
+    al. 2016, the paper's "ST".
+
+    Args:
+        logits: a float tensor of unnormalized log-probabilities. `-inf`
+            masks a class: never sampled, zero gradient.
+        temperature: as in `gumbel_softmax`; it only shapes the gradient.
+            The temperature gets the gradient of the surrogate
+            `softmax(logits / temperature)`.
+        axis: the axis of the classes.
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A one-hot tensor of the shape and dtype of `logits`.
+
+    References:
+        - Bengio, Leonard, Courville. Estimating or Propagating Gradients
+          Through Stochastic Neurons for Conditional Computation. 2013.
+          https://arxiv.org/abs/1308.3432
+        - Chung, Ahn, Bengio. Hierarchical Multiscale Recurrent Neural
+          Networks. ICLR 2017. https://arxiv.org/abs/1609.01704
+    """
+    x, tau, axis, sample, _, dtype = _categorical_sample(
+        logits, temperature, axis, seed, "straight_through")
+
+    @tf.custom_gradient
+    def _fn(x, t):
+        def grad(g):
+            # Computed only here: a forward-only call costs the draw alone.
+            z = x / t
+            s = _softmax_vjp(tf.nn.softmax(z, axis=axis), g, axis)
+            return s / t, _tau_grad(z, s, t, axis)
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x, tau), dtype)
+
+
+def reinmax(logits, temperature=1.0, axis=-1, seed=None):
+    """A categorical sample with the ReinMax gradient.
+
+    Forward: the exact one-hot sample `gumbel_softmax(hard=True)` draws for
+    the same seed. Backward: ReinMax's second-order estimate (Liu et al.
+    2023), `2 J(pi)^T g - J(p(theta))^T g / 2` with
+    `pi = (p(theta / tau) + D) / 2` held constant. Its authors recommend
+    `temperature >= 1` (their code refuses less); every valid temperature
+    is accepted here, so that an annealing schedule may pass below 1.
+
+    Args:
+        logits: a float tensor of unnormalized log-probabilities. `-inf`
+            masks a class: never sampled, zero gradient.
+        temperature: as in `gumbel_softmax`; it only shapes the gradient,
+            and gets none itself (`None`): the estimate is not the
+            derivative of a function of the temperature, and the reference
+            passes none either.
+        axis: the axis of the classes.
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A one-hot tensor of the shape and dtype of `logits`.
+
+    References:
+        - Liu, Chen, Gao, Xu, Wang, Gao. Bridging Discrete and
+          Backpropagation: Straight-Through and Beyond. NeurIPS 2023.
+          https://arxiv.org/abs/2304.08612
+    """
+    x, tau, axis, sample, _, dtype = _categorical_sample(
+        logits, temperature, axis, seed, "reinmax")
+
+    @tf.custom_gradient
+    def _fn(x):
+        def grad(g):
+            pi = 0.5 * (tf.nn.softmax(x / tau, axis=axis) + sample)
+            p = tf.nn.softmax(x, axis=axis)
+            return (2.0 * _softmax_vjp(pi, g, axis)
+                    - 0.5 * _softmax_vjp(p, g, axis))
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x), dtype)
+
+
+def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
+    """A categorical sample with the Gumbel-Rao gradient (GR-MCK).
+
+    Forward: the exact one-hot sample `gumbel_softmax(hard=True)` draws for
+    the same seed. Backward: the straight-through Gumbel-Softmax gradient
+    averaged over `num_samples` (K) Gumbel noise vectors drawn given the
+    sample, `(1/K) sum_k J(p((theta + G_k) / tau))^T g / tau` with
+    `argmax(theta + G_k) = D` and G_k not differentiated (Paulus et al.
+    2021). Its expectation is that of `gumbel_softmax(hard=True)`'s
+    gradient, and its variance lower. The K noise vectors are drawn only
+    when the gradient is computed: a forward-only call costs what
+    `gumbel_softmax(hard=True)` costs, a gradient about K times more.
+
+    Args:
+        logits: a float tensor of unnormalized log-probabilities. `-inf`
+            masks a class: never sampled, zero gradient.
+        temperature: as in `gumbel_softmax`; it only shapes the gradient.
+            The temperature gets the gradient of the surrogate
+            `(1/K) sum_k softmax((logits + G_k) / temperature)`.
+        num_samples: a positive integer, K.
+        axis: the axis of the classes.
+        seed: as in `gumbel_softmax`. The conditional noise's seed is
+            derived from the sample's: the same seed gives the same sample
+            and the same gradient.
+
+    Returns:
+        A one-hot tensor of the shape and dtype of `logits`.
+
+    References:
+        - Paulus, Maddison, Krause. Rao-Blackwellizing the
+          Straight-Through Gumbel-Softmax Gradient Estimator. ICLR 2021.
+          https://arxiv.org/abs/2010.04838
+    """
+    num_samples = _checks.positive_int(num_samples, "num_samples")
+    x, tau, axis, sample, seed_pair, dtype = _categorical_sample(
+        logits, temperature, axis, seed, "gumbel_rao")
+
+    @tf.custom_gradient
+    def _fn(x, t):
+        def grad(g):
+            shape = tf.concat([[num_samples], tf.shape(x)], axis=0)
+            u = _uniform_from_pair(shape, x.dtype,
+                                   _conditional_seed(seed_pair))
+            gumbel = -tf.math.log(-tf.math.log(u))
+            shifted, _ = _conditional_gumbel(x, sample, gumbel, axis)
+            # The K draws along a new first axis: the classes move to
+            # axis + 1, and g broadcasts over the draws.
+            z = shifted / t
+            s = _softmax_vjp(tf.nn.softmax(z, axis=axis + 1), g, axis + 1)
+            return (tf.reduce_mean(s, axis=0) / t,
+                    _tau_grad(z, s, t, axis + 1) / num_samples)
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x, tau), dtype)
+
+
+def straight_through_sigmoid(logits, temperature=1.0, seed=None):
+    """A Bernoulli sample with the straight-through gradient.
+
+    Forward: exactly 0 or 1, the sample `gumbel_sigmoid(hard=True)` draws
+    for the same seed (`P(1) = sigmoid(logits)`). Backward: the gradient of
+    `sigmoid(logits / temperature)`, `s (1 - s) g / tau`; `straight_through`
+    over the two classes with logits `(0, logits)`.
+
+    Args:
+        logits: a float tensor of log-odds. `+inf` and `-inf` give 1 and 0,
+            with zero gradient.
+        temperature: as in `straight_through`.
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A tensor of 0s and 1s of the shape and dtype of `logits`.
+    """
+    x, tau, sample, _, dtype = _binary_sample(
+        logits, temperature, seed, "straight_through_sigmoid")
+
+    @tf.custom_gradient
+    def _fn(x, t):
+        def grad(g):
+            z = x / t
+            y = tf.math.sigmoid(z)
+            s = g * y * (1 - y)
+            return s / t, _tau_grad(z, s, t, None)
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x, tau), dtype)
+
+
+def reinmax_sigmoid(logits, temperature=1.0, seed=None):
+    """A Bernoulli sample with the ReinMax gradient.
+
+    Forward as `straight_through_sigmoid`. Backward: `reinmax` over the two
+    classes with logits `(0, logits)`, written directly:
+    `(2 pi (1 - pi) - s (1 - s) / 2) g` with `pi = (sigmoid(logits / tau) +
+    b) / 2`, `s = sigmoid(logits)` and b the sample.
+
+    Args:
+        logits: a float tensor of log-odds. `+inf` and `-inf` give 1 and 0,
+            with zero gradient.
+        temperature: as in `reinmax` (no gradient; `>= 1` recommended).
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A tensor of 0s and 1s of the shape and dtype of `logits`.
+    """
+    x, tau, sample, _, dtype = _binary_sample(
+        logits, temperature, seed, "reinmax_sigmoid")
+
+    @tf.custom_gradient
+    def _fn(x):
+        def grad(g):
+            pi = 0.5 * (tf.math.sigmoid(x / tau) + sample)
+            s = tf.math.sigmoid(x)
+            return g * (2.0 * pi * (1 - pi) - 0.5 * s * (1 - s))
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x), dtype)
+
+
+def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
+    """A Bernoulli sample with the Gumbel-Rao gradient.
+
+    Forward as `straight_through_sigmoid`. Backward: `gumbel_rao` over the
+    two classes with logits `(0, logits)`, written directly: the gradient
+    of `sigmoid(v_k / tau)` averaged over K draws of `v = logits + l`
+    (l logistic) given the sign of v that the sample has. For the sample
+    b and `c = 2 b - 1`, `v = c softplus(softplus(c logits) + l')` with l'
+    standard logistic (the two-class conditional Gumbels, in closed form).
+
+    Args:
+        logits: a float tensor of log-odds. `+inf` and `-inf` give 1 and 0,
+            with zero gradient.
+        temperature: as in `gumbel_rao`.
+        num_samples: a positive integer, K.
+        seed: as in `gumbel_rao`.
+
+    Returns:
+        A tensor of 0s and 1s of the shape and dtype of `logits`.
+    """
+    num_samples = _checks.positive_int(num_samples, "num_samples")
+    x, tau, sample, seed_pair, dtype = _binary_sample(
+        logits, temperature, seed, "gumbel_rao_sigmoid")
+
+    @tf.custom_gradient
+    def _fn(x, t):
+        def grad(g):
+            shape = tf.concat([[num_samples], tf.shape(x)], axis=0)
+            u = _uniform_from_pair(shape, x.dtype,
+                                   _conditional_seed(seed_pair))
+            v = _conditional_logistic(x, sample, tf.math.log(u)
+                                      - tf.math.log1p(-u))
+            z = v / t
+            y = tf.math.sigmoid(z)
+            s = g * y * (1 - y)
+            return (tf.reduce_mean(s, axis=0) / t,
+                    _tau_grad(z, s, t, None) / num_samples)
+
+        return tf.identity(sample), grad
+
+    return tf.cast(_fn(x, tau), dtype)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,366 @@
+"""Score-function estimators: REINFORCE, NVIL's variance reductions, DARN, MuProp.
+
+The Gumbel layers give a gradient through the sample itself. A
+score-function (likelihood-ratio) estimator needs no such path: it weights
+the gradient of `log q(z)` by the value of the loss at the sample,
+
+    grad E_q[f(z)] = E_q[(f(z) - h(z)) grad log q(z)] + grad E_q[h(z)],
+
+`h` a control variate (a baseline, or a Taylor expansion of `f`). Because it
+needs the loss's value, it is not a layer between logits and sample: these
+are the pieces of a `train_step` (see the README's example).
+
+- `sample_categorical`, `sample_bernoulli`: an exact one-hot or 0/1 sample,
+  with no gradient (the score function carries it).
+- `categorical_log_prob`, `bernoulli_log_prob`: `log q(z)` per example.
+- `taylor_control_variate(f, sample, point, mean=None)`: the first-order
+  Taylor expansion of `f` around `point` evaluated at the sample, and, given
+  the distribution's `mean`, the analytic term that keeps the estimator
+  unbiased. `muprop_control_variate` expands around the mean (Gu et al.
+  2016); `darn_control_variate` around the centre of the simplex, without
+  the analytic term (Gregor et al. 2014), which makes DARN biased.
+- `VarianceReduction`: NVIL's variance reductions (Mnih & Gregor 2014) as a
+  layer holding their state: a moving-average baseline, an optional
+  input-dependent baseline trained by regression, and division by the
+  moving standard deviation of the learning signal.
+- `surrogate_loss(f, log_q, signal, analytic=0)`: the per-example loss whose
+  value is `f` and whose gradient is the estimator.
+
+References:
+    - Williams. Simple statistical gradient-following algorithms for
+      connectionist reinforcement learning. Machine Learning, 1992.
+    - Mnih, Gregor. Neural Variational Inference and Learning in Belief
+      Networks. ICML 2014.
+    - Gregor, Danihelka, Mnih, Blundell, Wierstra. Deep AutoRegressive
+      Networks. ICML 2014.
+    - Gu, Levine, Sutskever, Mnih. MuProp: Unbiased Backpropagation for
+      Stochastic Neural Networks. ICLR 2016.
+"""
+
+import collections
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gumbel import _checks
+from keras_gumbel import ops
+
+__all__ = [
+    "sample_categorical",
+    "sample_bernoulli",
+    "categorical_log_prob",
+    "bernoulli_log_prob",
+    "ControlVariate",
+    "taylor_control_variate",
+    "muprop_control_variate",
+    "darn_control_variate",
+    "surrogate_loss",
+    "VarianceReduction",
+]
+
+ControlVariate = collections.namedtuple("ControlVariate", ["value", "analytic"])
+ControlVariate.__doc__ = """A control variate `h` of a score-function estimator.
+
+Attributes:
+    value: `h(z)` at the sample, per example `(batch,)`, without gradient.
+    analytic: a per-example term whose value is 0 and whose gradient is
+        `grad E_q[h]` (zeros where the estimator omits it, as DARN does).
+"""
+
+
+def _sum_per_example(x):
+    """Sums over every axis but the first: `(batch, ...)` -> `(batch,)`."""
+    if x.shape.rank == 1:
+        return x
+    return tf.reduce_sum(x, axis=tf.range(1, tf.rank(x)))
+
+
+def sample_categorical(logits, axis=-1, seed=None):
+    """One-hot samples of `Categorical(softmax(logits))`, with no gradient.
+
+    The Gumbel-max trick with the noise and seeds of `ops.gumbel_softmax`;
+    `-inf` logits are never drawn.
+
+    Args:
+        logits: float logits, the classes along `axis`.
+        axis: the class axis.
+        seed: `None`, an integer or a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor of the shape and dtype of `logits`, one 1 per row.
+    """
+    return tf.stop_gradient(
+        ops.gumbel_softmax(logits, hard=True, axis=axis, seed=seed))
+
+
+def sample_bernoulli(logits, seed=None):
+    """0/1 samples of `Bernoulli(sigmoid(logits))`, with no gradient."""
+    return tf.stop_gradient(ops.gumbel_sigmoid(logits, hard=True, seed=seed))
+
+
+def categorical_log_prob(sample, logits, axis=-1):
+    """`log q(z)` of one-hot samples, summed per example: `(batch,)`.
+
+    `sum(z * log_softmax(logits))` along `axis`, then over every axis but the
+    first. A masked class (`-inf` logit) that is not sampled adds 0.
+    """
+    x = _checks.logits_tensor(logits, "categorical_log_prob")
+    axis = _checks.axis(axis, x.shape.rank)
+    z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
+    log_p = tf.nn.log_softmax(x, axis=axis)
+    # 0 * -inf = 0 for a masked class that was not drawn.
+    return _sum_per_example(
+        tf.reduce_sum(tf.math.multiply_no_nan(log_p, z), axis=axis))
+
+
+def bernoulli_log_prob(sample, logits):
+    """`log q(z)` of 0/1 samples under log-odds `logits`: `(batch,)`."""
+    x = _checks.logits_tensor(logits, "bernoulli_log_prob")
+    z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
+    return -_sum_per_example(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x))
+
+
+def _check_callable(f, name="f"):
+    if not callable(f):
+        raise _checks.invalid(
+            name, "a function of the sample returning the loss per example",
+            f)
+    return f
+
+
+def taylor_control_variate(f, sample, point, mean=None):
+    """The first-order Taylor expansion of `f` around `point`, at `sample`.
+
+    `h(z) = f(point) + <grad f(point), z - point>`, summed over every axis
+    but the first. Its value carries no gradient. Given `mean` (`E_q[z]` as
+    a differentiable function of the distribution's parameters), `analytic`
+    is `<grad f(point), mean>` minus its own value: 0, with gradient
+    `grad E_q[h]`, the term that keeps `(f - h) grad log q + grad E_q[h]`
+    unbiased for any `point` that does not depend on the sample.
+
+    Args:
+        f: a function of a sample `(batch, ...)` returning the loss per
+            example `(batch,)`; it must accept relaxed values at `point`.
+        sample: the discrete sample `(batch, ...)`.
+        point: the expansion point, of the sample's shape (or broadcasting
+            to it); held constant.
+        mean: `E_q[z]`, of the sample's shape, or None (no analytic term).
+
+    Returns:
+        A `ControlVariate(value, analytic)`, each `(batch,)`.
+    """
+    f = _check_callable(f)
+    sample = tf.stop_gradient(tf.convert_to_tensor(sample))
+    point = tf.stop_gradient(tf.broadcast_to(
+        tf.cast(tf.convert_to_tensor(point), sample.dtype), tf.shape(sample)))
+    with tf.GradientTape() as tape:
+        tape.watch(point)
+        f_point = f(point)
+        total = tf.reduce_sum(f_point)
+    # Each example's f depends on its own row only, so the gradient of the
+    # sum is the per-example gradient.
+    slope = tf.stop_gradient(tape.gradient(total, point))
+    if slope is None:
+        slope = tf.zeros_like(point)
+    value = tf.stop_gradient(f_point) + _sum_per_example(
+        slope * (sample - point))
+    if mean is None:
+        analytic = tf.zeros_like(value)
+    else:
+        linear = _sum_per_example(slope * tf.cast(mean, slope.dtype))
+        analytic = linear - tf.stop_gradient(linear)
+    return ControlVariate(tf.stop_gradient(value), analytic)
+
+
+def _mean(logits, kind, axis):
+    if kind == "categorical":
+        return tf.nn.softmax(logits, axis=axis)
+    return tf.math.sigmoid(logits)
+
+
+def _check_kind(kind):
+    return _checks.one_of(kind, "kind", ("categorical", "bernoulli"))
+
+
+def muprop_control_variate(f, sample, logits, kind="categorical", axis=-1):
+    """MuProp's control variate: `f` expanded around the mean, unbiased.
+
+    The expansion point is `E_q[z]` (`softmax(logits)` or
+    `sigmoid(logits)`), held constant, and the analytic term
+    `<grad f(mean), mean>` is included, so the estimator is unbiased. For a
+    single stochastic layer the mean is the mean-field network's value.
+
+    Args:
+        f: the loss per example as a function of the sample.
+        sample: the discrete sample.
+        logits: the distribution's logits (differentiable).
+        kind: `"categorical"` (one-hot along `axis`) or `"bernoulli"`.
+        axis: the class axis, for `"categorical"`.
+
+    Returns:
+        A `ControlVariate`.
+    """
+    kind = _check_kind(kind)
+    mean = _mean(tf.convert_to_tensor(logits), kind, axis)
+    return taylor_control_variate(f, sample, tf.stop_gradient(mean), mean)
+
+
+def darn_control_variate(f, sample, kind="bernoulli", axis=-1):
+    """DARN's control variate: `f` expanded around the centre, biased.
+
+    Gregor et al. (2014) expand `f` to first order around `z = 1/2` for
+    Bernoulli units; for categorical ones we use the centre of the simplex,
+    `1/K` for each of the `K` classes (which is `1/2` for `K = 2`). The
+    analytic term is omitted, as in DARN: the estimator is biased by
+    `-grad E_q[h]`, and the tests measure that bias.
+
+    Args:
+        f: the loss per example as a function of the sample.
+        sample: the discrete sample.
+        kind: `"bernoulli"` or `"categorical"` (one-hot along `axis`).
+        axis: the class axis, for `"categorical"`.
+
+    Returns:
+        A `ControlVariate` whose `analytic` is zeros.
+    """
+    kind = _check_kind(kind)
+    sample = tf.convert_to_tensor(sample)
+    if kind == "bernoulli":
+        point = tf.fill(tf.shape(sample), tf.constant(0.5, sample.dtype))
+    else:
+        depth = tf.cast(tf.shape(sample)[axis], sample.dtype)
+        point = tf.ones_like(sample) / depth
+    return taylor_control_variate(f, sample, point)
+
+
+def surrogate_loss(f, log_q, signal=None, analytic=0.0):
+    """The per-example loss whose gradient is the score-function estimator.
+
+    `f + stop_gradient(signal) * (log_q - stop_gradient(log_q)) + analytic`:
+    its value is `f`; its gradient is `f`'s own (through the parameters it
+    depends on directly, e.g. a decoder's) plus `signal * grad log q` plus
+    the analytic term's. Without `signal` it is `f` itself: plain
+    REINFORCE.
+
+    Args:
+        f: the loss per example `(batch,)`, computed from a sample drawn
+            without gradient (`sample_categorical`, `sample_bernoulli`).
+        log_q: `log q(z)` of that sample, per example, differentiable in
+            the distribution's parameters.
+        signal: the learning signal per example, e.g. `f - h - baseline`,
+            divided by a scale (`VarianceReduction` returns it). Default:
+            `f`.
+        analytic: a control variate's analytic term (`ControlVariate`),
+            divided by the same scale as `signal`.
+
+    Returns:
+        `(batch,)`; average it over the batch for the training loss.
+    """
+    f = tf.convert_to_tensor(f)
+    log_q = tf.cast(tf.convert_to_tensor(log_q), f.dtype)
+    signal = f if signal is None else tf.cast(signal, f.dtype)
+    return (f + tf.stop_gradient(signal) * (log_q - tf.stop_gradient(log_q))
+            + tf.cast(analytic, f.dtype))
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class VarianceReduction(keras.layers.Layer):
+    """NVIL's variance reductions of a score-function learning signal.
+
+    Mnih and Gregor (2014) reduce the variance of `l * grad log q` in three
+    ways, all here: subtract a moving average `c` of the signal (a baseline
+    that does not depend on the sample), subtract an input-dependent
+    baseline `b(x)` (a small network the user builds, trained here by
+    regression on `l - c`), and divide by `max(1, sqrt(v))`, `v` a moving
+    average of the signal's variance. Subtracting a baseline that does not
+    depend on the sample leaves the estimator unbiased; the division is a
+    step size that adapts to the signal's scale.
+
+    In training, the signal is centred with the statistics from before this
+    batch (so the baseline does not depend on the batch's own samples), then
+    the statistics are updated:
+    `c <- decay * c + (1 - decay) * mean(l - b)` and
+    `v <- decay * v + (1 - decay) * var(l - b)`; and the regression loss
+    `mean((l - c - b(x))^2)` (gradient into `b` only) is added to the
+    layer's losses, which `fit`, or `model.losses` in a `train_step`,
+    collect. Not in training the statistics stay as they are and no loss is
+    added.
+
+    Args:
+        decay: the moving averages' decay, a float in `[0, 1)` (NVIL: 0.8).
+        center: whether to subtract the moving-average baseline `c`.
+        normalize: whether to divide by `max(1, sqrt(v))`.
+        **kwargs: base layer keyword arguments, such as `name`.
+
+    Call arguments:
+        signal: the learning signal per example `(batch,)`: the loss, or the
+            loss minus a control variate's value.
+        input_baseline: optional `b(x)` per example `(batch,)` (or
+            `(batch, 1)`), the output of the user's baseline network.
+        training: Python bool; `fit` sets it.
+
+    Returns:
+        `(signal, scale)`: the reduced signal `(l - c - b) / scale` per
+        example, without gradient, and the scalar `scale` (divide a control
+        variate's analytic term by it too).
+
+    Example:
+
+    >>> reduce = VarianceReduction(decay=0.8)
+    >>> signal, scale = reduce(tf.constant([3.0, 5.0]), training=True)
+    """
+
+    def __init__(self, decay=0.8, center=True, normalize=True, **kwargs):
+        super().__init__(**kwargs)
+        if (isinstance(decay, (bool, np.bool_))
+                or not isinstance(decay, numbers.Real)
+                or not 0.0 <= float(decay) < 1.0):
+            raise _checks.invalid("decay", "a float in [0, 1)", decay)
+        self.decay = float(decay)
+        self.center = _checks.boolean(center, "center")
+        self.normalize = _checks.boolean(normalize, "normalize")
+        self.signal_mean = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="float32",
+            autocast=False, name="signal_mean")
+        self.signal_variance = self.add_weight(
+            shape=(), initializer="ones", trainable=False, dtype="float32",
+            autocast=False, name="signal_variance")
+
+    def call(self, signal, input_baseline=None, training=None):
+        signal = tf.stop_gradient(tf.cast(signal, tf.float32))
+        if signal.shape.rank != 1:
+            raise ValueError(
+                "Invalid value received for argument `signal`. Expected one "
+                "value per example, shape (batch,). Received: signal with "
+                f"shape={tuple(signal.shape)}")
+        baseline = tf.zeros_like(signal)
+        if input_baseline is not None:
+            baseline = tf.reshape(tf.cast(input_baseline, tf.float32), [-1])
+        c = tf.convert_to_tensor(self.signal_mean) if self.center else 0.0
+        scale = (tf.maximum(1.0, tf.sqrt(tf.convert_to_tensor(
+            self.signal_variance))) if self.normalize else tf.constant(1.0))
+        reduced = (signal - c - tf.stop_gradient(baseline)) / scale
+        if training:
+            if input_baseline is not None:
+                self.add_loss(tf.reduce_mean(
+                    tf.square(signal - c - baseline)))
+            residual = signal - tf.stop_gradient(baseline)
+            mean, variance = tf.nn.moments(residual, axes=[0])
+            self.signal_mean.assign(
+                self.decay * self.signal_mean + (1 - self.decay) * mean)
+            self.signal_variance.assign(
+                self.decay * self.signal_variance
+                + (1 - self.decay) * variance)
+        return tf.stop_gradient(reduced), tf.stop_gradient(scale)
+
+    def compute_output_spec(self, signal, input_baseline=None,
+                            training=None):
+        return (keras.KerasTensor(signal.shape, dtype="float32"),
+                keras.KerasTensor((), dtype="float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "decay": self.decay,
+                "center": self.center, "normalize": self.normalize}

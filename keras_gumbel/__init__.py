@@ -4,6 +4,9 @@ Public names:
 
 - `GumbelSoftmax`, `STGumbel`: categorical layers (soft, straight-through).
 - `GumbelSigmoid`, `STGumbelSigmoid`: binary layers (soft, straight-through).
+- `StraightThrough`, `ReinMax`, `GumbelRao` and their binary counterparts
+  `StraightThroughSigmoid`, `ReinMaxSigmoid`, `GumbelRaoSigmoid`: exact
+  samples with other gradient estimators.
 - `TemperatureAnnealing`: the temperature schedule as a callback.
 - `keras_gumbel.ops`: the math (noise, samples, KL terms).
 """
@@ -11,10 +14,16 @@ Public names:
 from keras_gumbel import ops
 from keras_gumbel.callbacks import TemperatureAnnealing
 from keras_gumbel.callbacks import find_gumbel_layers
+from keras_gumbel.layers import GumbelRao
+from keras_gumbel.layers import GumbelRaoSigmoid
 from keras_gumbel.layers import GumbelSigmoid
 from keras_gumbel.layers import GumbelSoftmax
+from keras_gumbel.layers import ReinMax
+from keras_gumbel.layers import ReinMaxSigmoid
 from keras_gumbel.layers import STGumbel
 from keras_gumbel.layers import STGumbelSigmoid
+from keras_gumbel.layers import StraightThrough
+from keras_gumbel.layers import StraightThroughSigmoid
 from keras_gumbel.version import __version__
 
 __all__ = [
@@ -22,6 +31,12 @@ __all__ = [
     "STGumbel",
     "GumbelSigmoid",
     "STGumbelSigmoid",
+    "StraightThrough",
+    "ReinMax",
+    "GumbelRao",
+    "StraightThroughSigmoid",
+    "ReinMaxSigmoid",
+    "GumbelRaoSigmoid",
     "TemperatureAnnealing",
     "find_gumbel_layers",
     "ops",

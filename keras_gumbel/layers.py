@@ -22,6 +22,12 @@ __all__ = [
     "STGumbel",
     "GumbelSigmoid",
     "STGumbelSigmoid",
+    "StraightThrough",
+    "ReinMax",
+    "GumbelRao",
+    "StraightThroughSigmoid",
+    "ReinMaxSigmoid",
+    "GumbelRaoSigmoid",
 ]
 
 INFERENCE_MODES = ("sample", "mode", "soft")
@@ -496,3 +502,434 @@ class STGumbelSigmoid(_BinaryLayer):
     def sample(self, inputs, temperature):
         return ops.gumbel_sigmoid(inputs, temperature, hard=True,
                                   seed=self.seed_generator)
+
+
+# --------------------------------------------------------------------------
+# Exact samples with other gradient estimators: the same forward value as
+# the straight-through Gumbel layers, other gradients (`keras_gumbel.ops`).
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class StraightThrough(_CategoricalLayer):
+    """Straight-through categorical sample: one-hot forward, softmax backward.
+
+    In training it returns an exact one-hot sample of the categorical
+    distribution with probabilities `softmax(logits)` along `axis` (the
+    sample `STGumbel` draws with the same seed), while the gradient is that
+    of the noiseless `softmax(logits / temperature)`, whatever the sample
+    (Bengio et al. 2013). With the temperature annealed downward by
+    `TemperatureAnnealing` (the slope `1 / temperature` rising) it is the
+    slope-annealed straight-through estimator (Chung et al. 2016). The
+    temperature only shapes the gradient, so it cannot be learned. At
+    inference (`training=False`: `predict`, `evaluate`, a plain call) it
+    returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's softmax, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        axis: the axis of the classes.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) a one-hot sample as in training, `"mode"`
+            the most likely outcome (one-hot of the logits' argmax), `"soft"`
+            the noiseless relaxation `softmax(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, classes)`. Logits, not probabilities; `-inf`
+            masks a class.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1, one 1 along `axis`, when sampling. Under mixed
+        precision the noise and the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(16,))
+    >>> action = StraightThrough(seed=0)(keras.layers.Dense(4)(inputs))
+    >>> model = keras.Model(inputs, action)
+
+    References:
+        - Bengio, Leonard, Courville. Estimating or Propagating Gradients
+          Through Stochastic Neurons for Conditional Computation. 2013.
+        - Chung, Ahn, Bengio. Hierarchical Multiscale Recurrent Neural
+          Networks. ICLR 2017 (slope annealing).
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017 (the comparison, Section 4).
+    """
+
+    forward_uses_temperature = False
+
+    def sample(self, inputs, temperature):
+        return ops.straight_through(inputs, temperature, axis=self.axis,
+                                    seed=self.seed_generator)
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class ReinMax(_CategoricalLayer):
+    """ReinMax: one-hot sample forward, a second-order gradient backward.
+
+    In training it returns an exact one-hot sample of the categorical
+    distribution with probabilities `softmax(logits)` along `axis` (the
+    sample `STGumbel` draws with the same seed), while the gradient is
+    ReinMax's (Liu et al. 2023), `2 J(pi)^T g - J(p)^T g / 2` with
+    `p = softmax(logits)`, `pi = (softmax(logits / temperature) + D) / 2`,
+    D the sample and `J(q)^T g = q * (g - <q, g>)`: a second-order
+    (Heun's method) estimate, where straight-through is a first-order one.
+    Its authors recommend `temperature >= 1`; lower values are accepted,
+    so that an annealing schedule may pass below 1. The temperature only
+    shapes the gradient, so it cannot be learned. At inference
+    (`training=False`: `predict`, `evaluate`, a plain call) it returns what
+    `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient, a positive
+            float (`>= 1` recommended). Annealed by
+            `keras_gumbel.TemperatureAnnealing`, or set with
+            `layer.temperature = value`.
+        axis: the axis of the classes.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) a one-hot sample as in training, `"mode"`
+            the most likely outcome (one-hot of the logits' argmax), `"soft"`
+            the noiseless relaxation `softmax(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, latents, classes)`. Logits, not probabilities;
+            `-inf` masks a class.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1, one 1 along `axis`, when sampling. Under mixed
+        precision the noise and the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(784,))
+    >>> h = keras.layers.Dense(200)(inputs)
+    >>> logits = keras.layers.Reshape((20, 10))(h)
+    >>> z = ReinMax(temperature=1.0, seed=0)(logits)
+    >>> model = keras.Model(inputs, z)
+
+    References:
+        - Liu, Chen, Gao, Xu, Wang, Gao. Bridging Discrete and
+          Backpropagation: Straight-Through and Beyond. NeurIPS 2023.
+          https://arxiv.org/abs/2304.08612
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+    """
+
+    forward_uses_temperature = False
+
+    def sample(self, inputs, temperature):
+        return ops.reinmax(inputs, temperature, axis=self.axis,
+                           seed=self.seed_generator)
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelRao(_CategoricalLayer):
+    """Gumbel-Rao: one-hot sample forward, a Rao-Blackwellized ST gradient.
+
+    In training it returns the exact one-hot sample `STGumbel` draws with
+    the same seed (a sample of the categorical distribution with
+    probabilities `softmax(logits)` along `axis`), while the gradient is the
+    straight-through Gumbel-Softmax gradient averaged over `num_samples`
+    Gumbel noise vectors drawn given that sample (Paulus et al. 2021): the
+    same expectation as `STGumbel`'s gradient, a lower variance. The K
+    noise vectors are drawn only for the gradient: at inference the layer
+    costs what `STGumbel` costs, in training about K times more memory and
+    time in its backward pass. The temperature only shapes the gradient,
+    so it cannot be learned. At inference (`training=False`: `predict`,
+    `evaluate`, a plain call) it returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's relaxation, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        num_samples: a positive integer, the number K of conditional noise
+            vectors the gradient averages over. The authors' experiments
+            use 10 to 1000; K = 1 gives `STGumbel`'s gradient in
+            distribution.
+        axis: the axis of the classes.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples and gradients.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) a one-hot sample as in training, `"mode"`
+            the most likely outcome (one-hot of the logits' argmax), `"soft"`
+            the noiseless relaxation `softmax(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, latents, classes)`. Logits, not probabilities;
+            `-inf` masks a class.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1, one 1 along `axis`, when sampling. Under mixed
+        precision the noise and the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(784,))
+    >>> h = keras.layers.Dense(200)(inputs)
+    >>> logits = keras.layers.Reshape((20, 10))(h)
+    >>> z = GumbelRao(num_samples=10, temperature=0.5, seed=0)(logits)
+    >>> model = keras.Model(inputs, z)
+
+    References:
+        - Paulus, Maddison, Krause. Rao-Blackwellizing the
+          Straight-Through Gumbel-Softmax Gradient Estimator. ICLR 2021.
+          https://arxiv.org/abs/2010.04838
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017.
+    """
+
+    forward_uses_temperature = False
+
+    def __init__(self, temperature=1.0, num_samples=10, axis=-1, seed=None,
+                 learn_temperature=False, inference_mode="sample", **kwargs):
+        super().__init__(
+            temperature=temperature,
+            axis=axis,
+            seed=seed,
+            learn_temperature=learn_temperature,
+            inference_mode=inference_mode,
+            **kwargs,
+        )
+        self.num_samples = _checks.positive_int(num_samples, "num_samples")
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_rao(inputs, temperature,
+                              num_samples=self.num_samples, axis=self.axis,
+                              seed=self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "num_samples": self.num_samples}
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class StraightThroughSigmoid(_BinaryLayer):
+    """Straight-through Bernoulli: 0/1 forward, sigmoid gradient backward.
+
+    In training it returns exactly 0 or 1, a Bernoulli sample with
+    `P(1) = sigmoid(logits)` (the sample `STGumbelSigmoid` draws with the
+    same seed), while the gradient is that of the noiseless
+    `sigmoid(logits / temperature)`, whatever the sample: `StraightThrough`
+    over the two classes with logits `(0, logits)`. The temperature only
+    shapes the gradient, so it cannot be learned. At inference
+    (`training=False`: `predict`, `evaluate`, a plain call) it returns what
+    `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's sigmoid, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) 0/1 samples as in training, `"mode"` the
+            most likely outcome (`logits > 0` as 0/1), `"soft"` the noiseless
+            relaxation `sigmoid(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float log-odds of any rank >= 1, each element one binary
+            variable, e.g. `(batch, units)`. `+inf` and `-inf` give 1 and 0.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1 when sampling. Under mixed precision the noise and
+        the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(784,))
+    >>> bits = StraightThroughSigmoid(seed=0)(keras.layers.Dense(64)(inputs))
+    >>> model = keras.Model(inputs, bits)
+
+    References:
+        - Bengio, Leonard, Courville. Estimating or Propagating Gradients
+          Through Stochastic Neurons for Conditional Computation. 2013.
+        - Jang, Gu, Poole. Categorical Reparameterization with
+          Gumbel-Softmax. ICLR 2017.
+    """
+
+    forward_uses_temperature = False
+
+    def sample(self, inputs, temperature):
+        return ops.straight_through_sigmoid(inputs, temperature,
+                                            seed=self.seed_generator)
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class ReinMaxSigmoid(_BinaryLayer):
+    """ReinMax for Bernoulli units: 0/1 forward, ReinMax's gradient backward.
+
+    In training it returns exactly 0 or 1, a Bernoulli sample with
+    `P(1) = sigmoid(logits)` (the sample `STGumbelSigmoid` draws with the
+    same seed), while the gradient is `ReinMax`'s over the two classes with
+    logits `(0, logits)`: `(2 pi (1 - pi) - s (1 - s) / 2) g` with
+    `s = sigmoid(logits)`, `pi = (sigmoid(logits / temperature) + b) / 2`
+    and b the sample. Its authors recommend `temperature >= 1`. The
+    temperature only shapes the gradient, so it cannot be learned. At
+    inference (`training=False`: `predict`, `evaluate`, a plain call) it
+    returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient, a positive
+            float (`>= 1` recommended). Annealed by
+            `keras_gumbel.TemperatureAnnealing`, or set with
+            `layer.temperature = value`.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) 0/1 samples as in training, `"mode"` the
+            most likely outcome (`logits > 0` as 0/1), `"soft"` the noiseless
+            relaxation `sigmoid(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float log-odds of any rank >= 1, each element one binary
+            variable, e.g. `(batch, units)`. `+inf` and `-inf` give 1 and 0.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1 when sampling. Under mixed precision the noise and
+        the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(784,))
+    >>> bits = ReinMaxSigmoid(seed=0)(keras.layers.Dense(200)(inputs))
+    >>> model = keras.Model(inputs, bits)
+
+    References:
+        - Liu, Chen, Gao, Xu, Wang, Gao. Bridging Discrete and
+          Backpropagation: Straight-Through and Beyond. NeurIPS 2023.
+          https://arxiv.org/abs/2304.08612
+    """
+
+    forward_uses_temperature = False
+
+    def sample(self, inputs, temperature):
+        return ops.reinmax_sigmoid(inputs, temperature,
+                                   seed=self.seed_generator)
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelRaoSigmoid(_BinaryLayer):
+    """Gumbel-Rao for Bernoulli units: 0/1 forward, Rao-Blackwellized ST back.
+
+    In training it returns exactly 0 or 1, the sample `STGumbelSigmoid`
+    draws with the same seed (`P(1) = sigmoid(logits)`), while the gradient
+    is `STGumbelSigmoid`'s averaged over `num_samples` logistic noise draws
+    given the sample (`GumbelRao` over the two classes with logits
+    `(0, logits)`): the same expectation, a lower variance. The K draws are
+    made only for the gradient. The temperature only shapes the gradient, so
+    it cannot be learned. At inference (`training=False`: `predict`,
+    `evaluate`, a plain call) it returns what `inference_mode` says.
+
+    Args:
+        temperature: the initial temperature of the gradient's relaxation, a
+            positive float. Annealed by `keras_gumbel.TemperatureAnnealing`,
+            or set with `layer.temperature = value`.
+        num_samples: a positive integer, the number K of conditional noise
+            draws the gradient averages over.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws a new sample; two
+            layers with the same seed draw the same samples and gradients.
+        learn_temperature: must be False (the default): the forward value
+            does not depend on the temperature. `True` raises a
+            `ValueError`.
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) 0/1 samples as in training, `"mode"` the
+            most likely outcome (`logits > 0` as 0/1), `"soft"` the noiseless
+            relaxation `sigmoid(logits / temperature)`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float log-odds of any rank >= 1, each element one binary
+            variable, e.g. `(batch, units)`. `+inf` and `-inf` give 1 and 0.
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype:
+        exactly 0 or 1 when sampling. Under mixed precision the noise and
+        the gradient run in float32.
+
+    Example:
+
+    >>> inputs = keras.Input(shape=(784,))
+    >>> bits = GumbelRaoSigmoid(seed=0)(keras.layers.Dense(200)(inputs))
+    >>> model = keras.Model(inputs, bits)
+
+    References:
+        - Paulus, Maddison, Krause. Rao-Blackwellizing the
+          Straight-Through Gumbel-Softmax Gradient Estimator. ICLR 2021.
+          https://arxiv.org/abs/2010.04838
+        - Maddison, Mnih, Teh. The Concrete Distribution: A Continuous
+          Relaxation of Discrete Random Variables. ICLR 2017.
+    """
+
+    forward_uses_temperature = False
+
+    def __init__(self, temperature=1.0, num_samples=10, seed=None,
+                 learn_temperature=False, inference_mode="sample", **kwargs):
+        super().__init__(
+            temperature=temperature,
+            seed=seed,
+            learn_temperature=learn_temperature,
+            inference_mode=inference_mode,
+            **kwargs,
+        )
+        self.num_samples = _checks.positive_int(num_samples, "num_samples")
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_rao_sigmoid(inputs, temperature,
+                                      num_samples=self.num_samples,
+                                      seed=self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "num_samples": self.num_samples}

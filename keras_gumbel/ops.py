@@ -163,8 +163,9 @@ def _sum_to_shape(grad, shape):
 
 
 def _constant_along(tau, rank, axis):
-    """Whether `tau`, broadcast to rank `rank`, has size 1 along `axis`."""
-    if tau.shape.rank is None:
+    """Whether `tau`, broadcast to rank `rank`, has size 1 along `axis`
+    (False where a rank is unknown when traced: then it is not known)."""
+    if tau.shape.rank is None or rank is None:
         return False
     position = axis - (rank - tau.shape.rank)
     return position < 0 or tau.shape[position] == 1
@@ -381,6 +382,11 @@ def _conditional_seed(seed_pair):
     return tf.random.experimental.stateless_fold_in(seed_pair, 1)
 
 
+def _draws_axis(axis):
+    """The class axis of a tensor of K draws, `(K,) + logits.shape`."""
+    return axis + 1 if axis >= 0 else axis
+
+
 def _conditional_gumbel(x, sample, gumbel, axis):
     """theta + G conditioned on argmax(theta + G) = D, shifted by its max.
 
@@ -397,10 +403,9 @@ def _conditional_gumbel(x, sample, gumbel, axis):
     M - theta_j - g_j >= -21, where softplus is still > 0 (-44 and float64
     likewise).
     """
-    # `gumbel` has one axis more than `x`: count the class axis from the end.
-    axis -= x.shape.rank
     top = (tf.reduce_logsumexp(x, axis=axis, keepdims=True)
-           + tf.reduce_sum(sample * gumbel, axis=axis, keepdims=True))
+           + tf.reduce_sum(sample * gumbel, axis=_draws_axis(axis),
+                           keepdims=True))
     below = -tf.math.softplus(top - (x + gumbel))
     shifted = tf.where(sample > 0, tf.zeros_like(below), below)
     return shifted, top
@@ -552,12 +557,15 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
                                    _conditional_seed(seed_pair))
             gumbel = -tf.math.log(-tf.math.log(u))
             shifted, _ = _conditional_gumbel(x, sample, gumbel, axis)
-            # The K draws along a new first axis: the classes move to
-            # axis + 1, and g broadcasts over the draws.
+            # The K draws along a new first axis; g broadcasts over them.
+            draws_axis = _draws_axis(axis)
             z = shifted / t
-            s = _softmax_vjp(tf.nn.softmax(z, axis=axis + 1), g, axis + 1)
+            s = _softmax_vjp(tf.nn.softmax(z, axis=draws_axis), g,
+                             draws_axis)
+            # z is already shifted (its maximum along the classes is 0, at
+            # the sample), so `_tau_grad` needs no axis to shift along.
             return (tf.reduce_mean(s, axis=0) / t,
-                    _tau_grad(z, s, t, axis + 1) / num_samples)
+                    _tau_grad(z, s, t, None) / num_samples)
 
         return tf.identity(sample), grad
 

@@ -26,18 +26,28 @@ import pytest
 import tensorflow as tf
 
 import keras_gumbel
+from keras_gumbel import GumbelRao
+from keras_gumbel import GumbelRaoSigmoid
 from keras_gumbel import GumbelSigmoid
 from keras_gumbel import GumbelSoftmax
+from keras_gumbel import ReinMax
+from keras_gumbel import ReinMaxSigmoid
 from keras_gumbel import STGumbel
 from keras_gumbel import STGumbelSigmoid
+from keras_gumbel import StraightThrough
+from keras_gumbel import StraightThroughSigmoid
 from keras_gumbel import TemperatureAnnealing
 from keras_gumbel import ops
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(keras_gumbel.__file__))
 
-ALL_LAYERS = [GumbelSoftmax, STGumbel, GumbelSigmoid, STGumbelSigmoid]
-CATEGORICAL = [GumbelSoftmax, STGumbel]
-STRAIGHT_THROUGH = [STGumbel, STGumbelSigmoid]
+# The layers whose forward value is an exact sample (the temperature only
+# shapes the gradient), and which therefore refuse a learned temperature.
+STRAIGHT_THROUGH = [STGumbel, STGumbelSigmoid, StraightThrough, ReinMax,
+                    GumbelRao, StraightThroughSigmoid, ReinMaxSigmoid,
+                    GumbelRaoSigmoid]
+ALL_LAYERS = [GumbelSoftmax, GumbelSigmoid] + STRAIGHT_THROUGH
+CATEGORICAL = [GumbelSoftmax, STGumbel, StraightThrough, ReinMax, GumbelRao]
 NAN, INF = float("nan"), float("inf")
 # What the package's checks say, in Keras's wording.
 INVALID = "Invalid value received for argument `{}`"
@@ -74,10 +84,18 @@ def _annealing_without(layer):
     callback.on_train_begin()
 
 
+# The estimators beyond Gumbel-Softmax: exact samples, other gradients.
+ESTIMATOR_OPS = [("straight_through", ops.straight_through),
+                 ("reinmax", ops.reinmax),
+                 ("gumbel_rao", ops.gumbel_rao),
+                 ("straight_through_sigmoid", ops.straight_through_sigmoid),
+                 ("reinmax_sigmoid", ops.reinmax_sigmoid),
+                 ("gumbel_rao_sigmoid", ops.gumbel_rao_sigmoid)]
 TEMPERATURE_OPS = [("gumbel_softmax", ops.gumbel_softmax),
                    ("gumbel_sigmoid", ops.gumbel_sigmoid),
                    ("tempered_softmax", ops.tempered_softmax),
-                   ("tempered_sigmoid", ops.tempered_sigmoid)]
+                   ("tempered_sigmoid", ops.tempered_sigmoid)
+                   ] + ESTIMATOR_OPS
 
 
 def _ops_rows():
@@ -92,7 +110,8 @@ def _ops_rows():
                      ("softmax_mode", ops.softmax_mode),
                      ("sigmoid_mode", ops.sigmoid_mode),
                      ("tempered_softmax", ops.tempered_softmax),
-                     ("tempered_sigmoid", ops.tempered_sigmoid)]:
+                     ("tempered_sigmoid", ops.tempered_sigmoid)
+                     ] + ESTIMATOR_OPS:
         add(Bad(f"{name}-int-logits", lambda fn=fn: fn(X_INT),
                 ValueError, r"`logits`.*floating-point.*dtype=int32",
                 "logits"))
@@ -169,7 +188,8 @@ def _ops_rows():
     for name, fn in [("gumbel_softmax", gs),
                      ("kl_categorical_uniform", ops.kl_categorical_uniform),
                      ("softmax_mode", ops.softmax_mode),
-                     ("tempered_softmax", ops.tempered_softmax)]:
+                     ("tempered_softmax", ops.tempered_softmax)
+                     ] + ESTIMATOR_OPS[:3]:
         add(Bad(f"{name}-axis=2", lambda fn=fn: fn(X, axis=2),
                 ValueError, _invalid("axis") + r".*\[-2, 2\).*axis=2",
                 "axis"))
@@ -185,6 +205,17 @@ def _ops_rows():
         add(Bad(f"gumbel_softmax-seed={value!r}",
                 lambda v=value: gs(X, seed=v),
                 ValueError, _invalid("seed") + ".*SeedGenerator", "seed"))
+    for name, fn in ESTIMATOR_OPS:
+        add(Bad(f"{name}-seed='abc'", lambda fn=fn: fn(X, seed="abc"),
+                ValueError, _invalid("seed") + ".*SeedGenerator", "seed"))
+    # num_samples (Gumbel-Rao's K)
+    for name, fn in [("gumbel_rao", ops.gumbel_rao),
+                     ("gumbel_rao_sigmoid", ops.gumbel_rao_sigmoid)]:
+        for value in [0, -1, 1.5, True, "10", None]:
+            add(Bad(f"{name}-num_samples={value!r}",
+                    lambda fn=fn, v=value: fn(X, num_samples=v),
+                    ValueError, _invalid("num_samples")
+                    + ".*a positive integer", "num_samples"))
     # noise: shape, dtype, seed
     for name, fn in [("sample_gumbel", ops.sample_gumbel),
                      ("sample_logistic", ops.sample_logistic)]:
@@ -271,6 +302,12 @@ def _layer_rows():
             add(Bad(f"{n}(learn_temperature={learn}).temperature=1e39",
                     lambda c=cls, lt=learn: _set_temperature(c, 1e39, lt),
                     ValueError, r"`temperature`", "temperature"))
+    for cls in (GumbelRao, GumbelRaoSigmoid):
+        for value in [0, -1, 1.5, True, "10", None]:
+            add(Bad(f"{cls.__name__}(num_samples={value!r})",
+                    lambda c=cls, v=value: c(num_samples=v),
+                    ValueError, _invalid("num_samples")
+                    + ".*a positive integer", "num_samples"))
     for cls in CATEGORICAL:
         n = cls.__name__
         for value in [1.5, "x", None, True, [1]]:
@@ -372,7 +409,9 @@ def test_table_covers_every_public_callable():
                  "kl_bernoulli_uniform", "softmax_mode", "sigmoid_mode",
                  "tempered_softmax", "tempered_sigmoid", "GumbelSoftmax(",
                  "STGumbel(", "GumbelSigmoid(", "STGumbelSigmoid(",
-                 "TemperatureAnnealing("]:
+                 "TemperatureAnnealing("] + [
+                     name for name, _ in ESTIMATOR_OPS] + [
+                     cls.__name__ + "(" for cls in STRAIGHT_THROUGH]:
         assert name in ids, name
     assert len({row.id for row in TABLE}) == len(TABLE), "duplicate ids"
 
@@ -417,9 +456,14 @@ DEGENERATE = [
      lambda: _layer_with_temperature(TemperatureAnnealing(
          minimum=1e-45, rate=1.0, update_every=1).temperature_at(200))(
              X + 1, training=True)),
+    ("straight_through-temperature=1e-45",
+     lambda: ops.straight_through(X + 1, 1e-45, seed=0)),
+    ("gumbel_rao-temperature=1e39-masked",
+     lambda: ops.gumbel_rao(MASKED, 1e39, seed=0)),
     # +inf logits (a certain class): NaN instead of the one-hot.
     ("gumbel_softmax-+inf-logit", lambda: ops.gumbel_softmax(PLUS_INF)),
     ("tempered_softmax-+inf-logit", lambda: ops.tempered_softmax(PLUS_INF)),
+    ("reinmax-+inf-logit", lambda: ops.reinmax(PLUS_INF)),
     ("kl_categorical_uniform-+inf-logit",
      lambda: ops.kl_categorical_uniform(PLUS_INF)),
     ("GumbelSoftmax(inference_mode='soft')-+inf-logit",
@@ -428,6 +472,8 @@ DEGENERATE = [
     # NaN were not there.
     ("gumbel_softmax-nan-logit", lambda: ops.gumbel_softmax(WITH_NAN)),
     ("gumbel_sigmoid-nan-logit", lambda: ops.gumbel_sigmoid(WITH_NAN)),
+    ("gumbel_rao_sigmoid-nan-logit",
+     lambda: ops.gumbel_rao_sigmoid(WITH_NAN)),
     ("kl_bernoulli_uniform-nan-logit",
      lambda: ops.kl_bernoulli_uniform(WITH_NAN)),
     ("GumbelSoftmax-nan-logit",
@@ -435,6 +481,7 @@ DEGENERATE = [
     # A row of only -inf logits has no sample: an error when eager (in a
     # compiled function it gives NaN, as the README says).
     ("gumbel_softmax-all--inf-row", lambda: ops.gumbel_softmax(ALL_MASKED)),
+    ("gumbel_rao-all--inf-row", lambda: ops.gumbel_rao(ALL_MASKED)),
     ("kl_categorical_uniform-all--inf-row",
      lambda: ops.kl_categorical_uniform(ALL_MASKED)),
     pytest.param("xla-temperature-tensor-0",

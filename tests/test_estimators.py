@@ -542,6 +542,29 @@ def test_gumbel_rao_gradient_is_reproducible(name):
     assert not np.allclose(grad(gen), grad(gen))
 
 
+@pytest.mark.parametrize("name", ALL_OPS + ["gumbel_softmax"])
+def test_gradient_with_logits_of_unknown_rank(name):
+    # Traced with logits of unknown rank (the class axis then stays -1):
+    # the gradient runs, and is the one traced with the shape known.
+    # `gumbel_softmax(hard=True)` too: its temperature gradient failed
+    # there before.
+    def grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = _op(name)(x, 0.5, seed=1) if name != "gumbel_softmax" else (
+                ops.gumbel_softmax(x, 0.5, hard=True, seed=1))
+            loss = tf.reduce_sum(y * tf.range(3.0))
+        return tape.gradient(loss, x)
+
+    x = tf.constant(_random_logits((4, 3), seed=24), tf.float32)
+    unknown = tf.function(grad, input_signature=[
+        tf.TensorSpec(None, tf.float32)])(x)
+    known = tf.function(grad)(x)
+    np.testing.assert_allclose(_f64(unknown), _f64(known), rtol=1e-6,
+                               atol=1e-7)
+    assert np.abs(_f64(known)).max() > 1e-3
+
+
 # --------------------------------------------------------------------------
 # 4. Numerics: masking, extremes, dtypes, XLA.
 # --------------------------------------------------------------------------
@@ -660,3 +683,185 @@ def test_xla_with_per_example_temperature():
                                        rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(_f64(gt), _f64(eager[name][2]),
                                        rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# 5. Layers.
+# --------------------------------------------------------------------------
+
+# layer name -> its op.
+LAYER_OPS = {"StraightThrough": "straight_through", "ReinMax": "reinmax",
+             "GumbelRao": "gumbel_rao",
+             "StraightThroughSigmoid": "straight_through_sigmoid",
+             "ReinMaxSigmoid": "reinmax_sigmoid",
+             "GumbelRaoSigmoid": "gumbel_rao_sigmoid"}
+layer_names = pytest.mark.parametrize("name", sorted(LAYER_OPS))
+
+
+def _layer_kwargs(layer, **kwargs):
+    """`kwargs` plus the arguments only some layers take."""
+    if LAYER_OPS[layer] in CATEGORICAL_OPS:
+        kwargs.setdefault("axis", -1)
+    if layer.startswith("GumbelRao"):
+        kwargs.setdefault("num_samples", 3)
+    return kwargs
+
+
+def _op_kwargs(name, layer_kwargs):
+    return {k: v for k, v in layer_kwargs.items()
+            if k in ("axis", "num_samples")}
+
+
+@layer_names
+def test_layer_config_round_trip(name):
+    cls = getattr(keras_gumbel, name)
+    kwargs = _layer_kwargs(name, temperature=0.5, seed=7,
+                           inference_mode="soft", name="estimator")
+    if "axis" in kwargs:
+        kwargs["axis"] = 1
+    layer = cls(**kwargs)
+    config = layer.get_config()
+    for key, value in kwargs.items():
+        assert config[key] == value
+    assert cls.from_config(config).get_config() == config
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer))
+    assert type(restored) is cls
+    assert restored.get_config() == config
+
+
+@layer_names
+def test_layer_trains_with_its_op(name):
+    # In training the layer is its op, drawing from its seed generator:
+    # the same sample and gradient as the op given a SeedGenerator with
+    # the layer's seed.
+    cls = getattr(keras_gumbel, name)
+    kwargs = _layer_kwargs(name, temperature=0.7, seed=3)
+    logits = _random_logits((16, 5), seed=20).astype(np.float32)
+    w = tf.constant(_weights((16, 5)), tf.float32)
+
+    def run(fn):
+        x = tf.Variable(logits)
+        with tf.GradientTape() as tape:
+            y = fn(x)
+            loss = tf.reduce_sum(y * w)
+        return _f64(y), _f64(tape.gradient(loss, x))
+
+    layer = cls(**kwargs)
+    generator = keras.random.SeedGenerator(3)
+    ours = run(lambda x: layer(x, training=True))
+    reference = run(lambda x: _op(LAYER_OPS[name])(
+        x, 0.7, seed=generator, **_op_kwargs(name, kwargs)))
+    np.testing.assert_array_equal(ours[0], reference[0])
+    np.testing.assert_allclose(ours[1], reference[1], rtol=1e-6, atol=1e-7)
+    assert np.abs(ours[1]).max() > 1e-3
+
+
+@layer_names
+def test_layer_inference_modes(name):
+    cls = getattr(keras_gumbel, name)
+    x = _random_logits((16, 5), seed=21).astype(np.float32)
+    binary = LAYER_OPS[name] in BINARY_OPS
+    mode = cls(**_layer_kwargs(name, seed=0, inference_mode="mode"))(x)
+    soft = cls(**_layer_kwargs(name, temperature=0.7,
+                               inference_mode="soft"))(x)
+    sample = cls(**_layer_kwargs(name, seed=0))(x)
+    if binary:
+        np.testing.assert_array_equal(_f64(mode), x > 0)
+        np.testing.assert_allclose(_f64(soft), scipy.special.expit(x / 0.7),
+                                   rtol=1e-6)
+        assert np.all((_f64(sample) == 0.0) | (_f64(sample) == 1.0))
+    else:
+        np.testing.assert_array_equal(_f64(mode),
+                                      np.eye(5)[np.argmax(x, axis=1)])
+        np.testing.assert_allclose(_f64(soft), np_softmax(x / 0.7),
+                                   rtol=1e-6)
+        _assert_one_hot(sample)
+
+
+@layer_names
+def test_layer_refuses_a_learned_temperature(name):
+    # The forward value is an exact sample: the temperature only shapes
+    # the gradient, so learning it would follow a value the model never
+    # uses.
+    cls = getattr(keras_gumbel, name)
+    with pytest.raises(ValueError, match=r"argument `learn_temperature`"):
+        cls(**_layer_kwargs(name, learn_temperature=True))
+
+
+@pytest.mark.slow
+@layer_names
+def test_layer_fits_anneals_saves_and_loads(name, tmp_path):
+    # One epoch of a small regression: the Dense layer before the
+    # estimator learns (the gradient flows through it), the annealing
+    # callback finds and drives the layer, and a .keras file brings back
+    # the config, the temperature and the noise state.
+    cls = getattr(keras_gumbel, name)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    before = keras.layers.Dense(5)
+    gumbel = cls(**_layer_kwargs(name, seed=0))
+    outputs = keras.layers.Dense(1)(gumbel(before(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    assert keras_gumbel.find_gumbel_layers(model) == [gumbel]
+    kernel = before.kernel.numpy().copy()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x[:, :1] - x[:, 1:2]
+    annealing = keras_gumbel.TemperatureAnnealing(rate=0.1, update_every=1)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                        callbacks=[annealing])
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert not np.allclose(before.kernel.numpy(), kernel)
+    assert gumbel.temperature == pytest.approx(np.exp(-0.1 * 4), rel=1e-6)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    restored = loaded.layers[2]
+    assert type(restored) is cls
+    assert restored.get_config() == gumbel.get_config()
+    assert restored.temperature == pytest.approx(gumbel.temperature)
+    np.testing.assert_array_equal(
+        _f64(restored(before(x[:8]), training=True)),
+        _f64(gumbel(before(x[:8]), training=True)))
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", ["GumbelRao", "ReinMaxSigmoid"])
+def test_layer_mixed_precision(name, policy):
+    # The layer computes in the policy's dtype, its temperature stays
+    # float32, and the gradient reaches the logits finite.
+    keras.mixed_precision.set_dtype_policy(policy)
+    compute = policy.split("_")[1]
+    layer = getattr(keras_gumbel, name)(**_layer_kwargs(name, seed=0))
+    x = tf.Variable(tf.constant(_random_logits((16, 5), seed=22), compute))
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * _weights((16, 5)))
+    grad = tape.gradient(loss, x)
+    assert keras.backend.standardize_dtype(y.dtype) == compute
+    assert grad.dtype == tf.as_dtype(compute)
+    assert layer.temperature_tensor().dtype == tf.float32
+    _assert_finite(grad)
+    assert np.abs(_f64(grad)).max() > 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["GumbelRao", "StraightThroughSigmoid"])
+def test_layer_export_serves_samples(name, tmp_path):
+    # `model.export` serves the forward pass: exact samples, new ones on
+    # each call.
+    inputs = keras.Input((4,))
+    gumbel = getattr(keras_gumbel, name)(**_layer_kwargs(name, seed=0))
+    model = keras.Model(inputs, gumbel(keras.layers.Dense(5)(inputs)))
+    path = str(tmp_path / "exported")
+    model.export(path, verbose=False)
+    served = tf.saved_model.load(path)
+    x = _random_logits((32, 4), seed=23).astype(np.float32)
+    first, second = _f64(served.serve(x)), _f64(served.serve(x))
+    assert first.shape == (32, 5)
+    assert np.all((first == 0.0) | (first == 1.0))
+    if LAYER_OPS[name] in CATEGORICAL_OPS:
+        _assert_one_hot(first)
+    assert not np.array_equal(first, second)

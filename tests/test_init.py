@@ -15,7 +15,8 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(keras_gumbel.__file__))
 def test_public_names():
     assert sorted(keras_gumbel.__all__) == sorted([
         "GumbelSoftmax", "STGumbel", "GumbelSigmoid", "STGumbelSigmoid",
-        "TemperatureAnnealing", "find_gumbel_layers", "ops", "__version__"])
+        "StraightThrough", "ReinMax", "GumbelRao", "StraightThroughSigmoid",
+        "ReinMaxSigmoid", "GumbelRaoSigmoid", "TemperatureAnnealing", "find_gumbel_layers", "ops", "__version__"])
     for name in keras_gumbel.__all__:
         assert hasattr(keras_gumbel, name), name
 

@@ -16,7 +16,8 @@ def test_public_names():
     assert sorted(keras_gumbel.__all__) == sorted([
         "GumbelSoftmax", "STGumbel", "GumbelSigmoid", "STGumbelSigmoid",
         "StraightThrough", "ReinMax", "GumbelRao", "StraightThroughSigmoid",
-        "ReinMaxSigmoid", "GumbelRaoSigmoid", "TemperatureAnnealing", "find_gumbel_layers", "ops", "__version__"])
+        "ReinMaxSigmoid", "GumbelRaoSigmoid", "TemperatureAnnealing",
+        "find_gumbel_layers", "ops", "__version__"])
     for name in keras_gumbel.__all__:
         assert hasattr(keras_gumbel, name), name
 

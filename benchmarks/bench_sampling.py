@@ -30,6 +30,14 @@ What it measures (issue 4), all on the machine it runs on:
    (`jit_compile="auto"`, XLA on with TensorFlow) and with XLA off; and the
    same with `STGumbel`. Ratios are paired: each round's time over the
    softmax model's in the same round, median and quartiles over rounds.
+4. The estimators beyond Gumbel-Softmax (issue 10): `straight_through`,
+   `reinmax` and `gumbel_rao` with K = 1, 10, 100 draws, each as a ratio to
+   `gumbel_softmax(hard=True)` (`st_gs`) in the same run, on both shapes, in
+   `tf.function` and under XLA; forward + backward (the loss and the
+   gradient returned together: `straight_through`'s gradient does not
+   depend on the sample, so a step returning only the gradient would let
+   the graph optimizer drop the draw) and forward only (the loss). K = 100
+   is left out where its K noise tensors would pass 400 MB.
 (The semi-supervised speed-up of one sample over the sum over k classes is
 measured where the M2 model is built: notebook 3.)
 
@@ -202,6 +210,107 @@ def bench_ops(rounds, calls_for, modes, shapes=None):
                 f"{n}={m * 1e3:.2f}ms" for n, m in medians.items()),
                 flush=True)
     return rows
+
+
+# -- estimators ------------------------------------------------------------
+
+ESTIMATORS = ("st_gs", "straight_through", "reinmax", "gumbel_rao_k1",
+              "gumbel_rao_k10", "gumbel_rao_k100")
+# Gumbel-Rao's gradient holds K noise tensors of the logits' size: K = 100
+# is timed only where they fit in this many elements (400 MB of float32).
+MAX_RAO_ELEMENTS = 10**8
+
+
+def estimator_contenders(shape, forward_only=False):
+    """name -> a step drawing one sample of `shape`: the loss `sum(y * w)`
+    and its gradient w.r.t. the logits together, or the loss alone."""
+    rng = np.random.default_rng(0)
+    x = tf.Variable(rng.standard_normal(size=shape, dtype=np.float32))
+    w = tf.constant(rng.standard_normal(size=shape, dtype=np.float32))
+    seed_gen = keras.random.SeedGenerator(0)
+    draws = {
+        "st_gs": lambda: gops.gumbel_softmax(x, TAU, hard=True,
+                                             seed=seed_gen),
+        "straight_through": lambda: gops.straight_through(x, TAU,
+                                                          seed=seed_gen),
+        "reinmax": lambda: gops.reinmax(x, TAU, seed=seed_gen),
+    }
+    for k in (1, 10, 100):
+        if k * int(np.prod(shape)) <= MAX_RAO_ELEMENTS:
+            draws[f"gumbel_rao_k{k}"] = (
+                lambda k=k: gops.gumbel_rao(x, TAU, num_samples=k,
+                                            seed=seed_gen))
+
+    def step(draw):
+        def fn():
+            if forward_only:
+                return tf.reduce_sum(draw() * w)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(draw() * w)
+            return loss, tape.gradient(loss, x)
+        return fn
+
+    return {name: step(draw) for name, draw in draws.items()}
+
+
+def bench_estimators(rounds, calls_for, modes, shapes=None):
+    rows = []
+    for shape_name, shape in (shapes or SHAPES).items():
+        calls = calls_for[shape_name]
+        for mode in modes:
+            for which in ("fwd+bwd", "fwd"):
+                fns = {name: wrap(fn, mode) for name, fn in
+                       estimator_contenders(shape, which == "fwd").items()}
+                for fn in fns.values():  # trace, compile and warm up
+                    time_calls(fn, 2)
+                times = {name: [] for name in fns}
+                for _ in range(rounds):
+                    for name, fn in fns.items():
+                        times[name].append(time_calls(fn, calls))
+                medians = {n: float(np.median(t)) for n, t in times.items()}
+                for name, median in medians.items():
+                    rows.append({
+                        "shape": shape_name, "dims": tuple(shape),
+                        "mode": mode, "pass": which, "op": name,
+                        "ms": median * 1e3,
+                        "ratio": median / medians["st_gs"],
+                    })
+                print(f"{shape_name:5s} {mode:11s} {which:7s} " + "  ".join(
+                    f"{n}={m * 1e3:.2f}ms" for n, m in medians.items()),
+                    flush=True)
+    return rows
+
+
+def estimator_markdown(rows):
+    lines = ["### Estimators: straight-through, ReinMax, Gumbel-Rao (median "
+             "ms per call; ratio to `gumbel_softmax(hard=True)` in the same "
+             "run)", "",
+             "| shape | mode | pass | st_gs | straight_through | reinmax | "
+             "gumbel_rao K=1 | K=10 | K=100 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["shape"], r["mode"], r["pass"])
+                              for r in rows))
+    for shape, mode, which in keys:
+        cells = {r["op"]: r for r in rows if (r["shape"], r["mode"],
+                                              r["pass"]) == (shape, mode,
+                                                             which)}
+        dims = next(iter(cells.values()))["dims"]
+
+        def cell(name):
+            if name not in cells:
+                return "n/a"
+            r = cells[name]
+            if name == "st_gs":
+                return f"{r['ms']:.2f}"
+            return f"{r['ms']:.2f} ({r['ratio']:.2f}x)"
+
+        lines.append(f"| {shape} {dims} | {mode} | {which} | "
+                     + " | ".join(cell(n) for n in ESTIMATORS) + " |")
+    lines += ["", "`fwd+bwd` returns the loss and its gradient together; "
+              "`fwd` the loss alone (a forward pass, as in `predict`). "
+              "n/a: K = 100 noise tensors of the large shape would take "
+              "3.3 GB."]
+    return "\n".join(lines) + "\n"
 
 
 # -- memory ------------------------------------------------------------------
@@ -397,7 +506,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--markdown", help="write the tables to this file")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["ops", "memory", "vae"])
+                        choices=["ops", "memory", "vae", "estimators"])
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -419,6 +528,9 @@ def main():
     if "vae" not in args.skip:
         vae_rows = bench_vae(rounds, 2 if args.quick else 20)
     report = markdown(op_rows, mem_rows, vae_rows, header)
+    if "estimators" not in args.skip:
+        report += "\n" + estimator_markdown(bench_estimators(
+            rounds, calls, ["tf.function", "xla"]))
     print(report)
     if args.markdown:
         with open(args.markdown, "w") as f:

@@ -58,3 +58,72 @@ def test_op_section_runs_and_reports_every_contender(bench):
     report = bench.markdown(rows, [], [], "header")
     assert f"| tiny {TINY_SHAPE} | tf.function |" in report
     assert "### Where the time goes" in report
+
+
+@pytest.mark.slow
+def test_estimator_section_runs_and_reports_every_estimator(bench):
+    # Each step returns the loss (forward only) or the loss and the
+    # gradient of the logits' shape; the report has a row per shape, mode
+    # and pass, with K = 100 left out where its noise would not fit.
+    for forward_only in (False, True):
+        for name, fn in bench.estimator_contenders(
+                TINY_SHAPE, forward_only).items():
+            out = tf.function(fn)()
+            if forward_only:
+                assert out.shape == (), name
+            else:
+                loss, grad = out
+                assert tuple(grad.shape) == TINY_SHAPE, name
+                assert np.all(np.isfinite(grad.numpy())), name
+    rows = bench.bench_estimators(
+        rounds=1, calls_for={"tiny": 1}, modes=["tf.function"],
+        shapes={"tiny": TINY_SHAPE})
+    assert {r["op"] for r in rows} == set(bench.ESTIMATORS)
+    assert {r["pass"] for r in rows} == {"fwd+bwd", "fwd"}
+    report = bench.estimator_markdown(rows)
+    assert f"| tiny {TINY_SHAPE} | tf.function | fwd+bwd |" in report
+    large = bench.estimator_contenders(bench.SHAPES["large"])
+    assert "gumbel_rao_k100" not in large and "gumbel_rao_k10" in large
+
+
+@pytest.fixture(scope="module")
+def bias_table():
+    spec = importlib.util.spec_from_file_location(
+        "bias_table", os.path.join(ROOT, "benchmarks", "bias_table.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bias_table_exact_gradient_and_report(bias_table):
+    # The exact gradient (a sum over the 4096 outcomes) against central
+    # finite differences of the enumerated expectation (step 1e-6 in
+    # float64: error ~1e-9, checked to 1e-6 of the largest entry); then
+    # the table on a few draws.
+    import itertools
+
+    theta, weights, target = bias_table.problem(0)
+    exact = bias_table.exact_gradient(theta, weights, target)
+    choices = np.array(list(itertools.product(range(8), repeat=4)))
+
+    def expectation(th):
+        p = np.exp(th - th.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        prob = np.prod(p[np.arange(4), choices], axis=1)
+        return prob @ bias_table.loss_np(choices, weights, target)
+
+    h = 1e-6
+    numeric = np.zeros_like(theta)
+    for i, k in np.ndindex(theta.shape):
+        step = np.zeros_like(theta)
+        step[i, k] = h
+        numeric[i, k] = (expectation(theta + step)
+                         - expectation(theta - step)) / (2 * h)
+    np.testing.assert_allclose(exact, numeric, rtol=0,
+                               atol=1e-6 * np.abs(exact).max())
+    rows = bias_table.table(draws=50)
+    assert len(rows) == len(bias_table.TEMPERATURES) * len(
+        bias_table.estimators())
+    for r in rows:
+        assert -1.0 <= r["cosine"] <= 1.0 and r["rel_bias"] >= 0.0
+    assert "| reinmax | 1 |" in bias_table.markdown(rows, 50)

@@ -277,7 +277,10 @@ class VarianceReduction(keras.layers.Layer):
     regression on `l - c`), and divide by `max(1, sqrt(v))`, `v` a moving
     average of the signal's variance. Subtracting a baseline that does not
     depend on the sample leaves the estimator unbiased; the division is a
-    step size that adapts to the signal's scale.
+    step size that adapts to the signal's scale. It must divide the whole
+    gradient of the distribution's parameters: divide every other term of
+    their loss by the same `scale` (a control variate's analytic term, an
+    analytic KL term), or the division changes their relative weights.
 
     In training, the signal is centred with the statistics from before this
     batch (so the baseline does not depend on the batch's own samples), then

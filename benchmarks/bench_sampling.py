@@ -37,7 +37,8 @@ What it measures (issue 4), all on the machine it runs on:
    gradient returned together: `straight_through`'s gradient does not
    depend on the sample, so a step returning only the gradient would let
    the graph optimizer drop the draw) and forward only (the loss). K = 100
-   is left out where its K noise tensors would pass 400 MB.
+   is left out where its K noise tensors would pass 400 MB. microsoft's
+   `reinmax` package (PyTorch), when installed, in the same table.
 (The semi-supervised speed-up of one sample over the sum over k classes is
 measured where the M2 model is built: notebook 3.)
 
@@ -253,6 +254,31 @@ def estimator_contenders(shape, forward_only=False):
     return {name: step(draw) for name, draw in draws.items()}
 
 
+def torch_reinmax_contender(shape, forward_only=False):
+    """microsoft's `reinmax` package (PyTorch, CPU), when installed: the
+    same step, eagerly. It refuses temperatures below 1, so it runs at 1
+    (the time does not depend on the temperature)."""
+    try:
+        import torch
+        from reinmax import reinmax
+    except ImportError:
+        return None
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    w = torch.randn(shape, generator=gen)
+
+    def fn():
+        if forward_only:
+            with torch.no_grad():
+                return (reinmax(x, 1.0)[0] * w).sum()
+        x.grad = None
+        loss = (reinmax(x, 1.0)[0] * w).sum()
+        loss.backward()
+        return loss, x.grad
+
+    return fn
+
+
 def bench_estimators(rounds, calls_for, modes, shapes=None):
     rows = []
     for shape_name, shape in (shapes or SHAPES).items():
@@ -261,6 +287,9 @@ def bench_estimators(rounds, calls_for, modes, shapes=None):
             for which in ("fwd+bwd", "fwd"):
                 fns = {name: wrap(fn, mode) for name, fn in
                        estimator_contenders(shape, which == "fwd").items()}
+                torch_fn = torch_reinmax_contender(shape, which == "fwd")
+                if torch_fn is not None:
+                    fns["torch_reinmax"] = torch_fn
                 for fn in fns.values():  # trace, compile and warm up
                     time_calls(fn, 2)
                 times = {name: [] for name in fns}
@@ -286,8 +315,8 @@ def estimator_markdown(rows):
              "ms per call; ratio to `gumbel_softmax(hard=True)` in the same "
              "run)", "",
              "| shape | mode | pass | st_gs | straight_through | reinmax | "
-             "gumbel_rao K=1 | K=10 | K=100 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "gumbel_rao K=1 | K=10 | K=100 | reinmax (PyTorch, eager) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     keys = list(dict.fromkeys((r["shape"], r["mode"], r["pass"])
                               for r in rows))
     for shape, mode, which in keys:
@@ -305,11 +334,13 @@ def estimator_markdown(rows):
             return f"{r['ms']:.2f} ({r['ratio']:.2f}x)"
 
         lines.append(f"| {shape} {dims} | {mode} | {which} | "
-                     + " | ".join(cell(n) for n in ESTIMATORS) + " |")
+                     + " | ".join(cell(n) for n in ESTIMATORS
+                                  + ("torch_reinmax",)) + " |")
     lines += ["", "`fwd+bwd` returns the loss and its gradient together; "
               "`fwd` the loss alone (a forward pass, as in `predict`). "
               "n/a: K = 100 noise tensors of the large shape would take "
-              "3.3 GB."]
+              "3.3 GB; the PyTorch `reinmax` package where it is not "
+              "installed."]
     return "\n".join(lines) + "\n"
 
 

@@ -78,7 +78,7 @@ def test_estimator_section_runs_and_reports_every_estimator(bench):
     rows = bench.bench_estimators(
         rounds=1, calls_for={"tiny": 1}, modes=["tf.function"],
         shapes={"tiny": TINY_SHAPE})
-    assert {r["op"] for r in rows} == set(bench.ESTIMATORS)
+    assert set(bench.ESTIMATORS) <= {r["op"] for r in rows}
     assert {r["pass"] for r in rows} == {"fwd+bwd", "fwd"}
     report = bench.estimator_markdown(rows)
     assert f"| tiny {TINY_SHAPE} | tf.function | fwd+bwd |" in report

@@ -431,7 +431,7 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
     `J(p(theta / tau))^T g / tau` (Bengio et al. 2013); it does not depend on
     the sample. With the temperature annealed downward (slope `1 / tau`
     rising) it is the slope-annealed straight-through estimator of Chung et
-    al. 2016, the paper's "ST".
+    al. 2016, Jang et al.'s "Annealed ST" (at temperature 1, their "ST").
 
     Args:
         logits: a float tensor of unnormalized log-probabilities. `-inf`
@@ -444,6 +444,14 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
 
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
+
+    Example:
+
+    >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
+    >>> with tf.GradientTape() as tape:
+    ...     y = straight_through(logits, temperature=1.0, seed=1)
+    ...     loss = tf.reduce_sum(y * [[1.0, 2.0, 3.0]])
+    >>> grad = tape.gradient(loss, logits)  # J(softmax(logits))^T g
 
     References:
         - Bengio, Leonard, Courville. Estimating or Propagating Gradients
@@ -490,6 +498,14 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
 
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
+
+    Example:
+
+    >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
+    >>> with tf.GradientTape() as tape:
+    ...     y = reinmax(logits, temperature=1.0, seed=1)
+    ...     loss = tf.reduce_sum(y * [[1.0, 2.0, 3.0]])
+    >>> grad = tape.gradient(loss, logits)
 
     References:
         - Liu, Chen, Gao, Xu, Wang, Gao. Bridging Discrete and
@@ -539,6 +555,14 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
 
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
+
+    Example:
+
+    >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
+    >>> with tf.GradientTape() as tape:
+    ...     y = gumbel_rao(logits, temperature=0.5, num_samples=10, seed=1)
+    ...     loss = tf.reduce_sum(y * [[1.0, 2.0, 3.0]])
+    >>> grad = tape.gradient(loss, logits)  # 10 conditional draws
 
     References:
         - Paulus, Maddison, Krause. Rao-Blackwellizing the

@@ -262,6 +262,12 @@ def surrogate_loss(f, log_q, signal=None, analytic=0.0):
     f = tf.convert_to_tensor(f)
     log_q = tf.cast(tf.convert_to_tensor(log_q), f.dtype)
     signal = f if signal is None else tf.cast(signal, f.dtype)
+    for name, value in (("log_q", log_q), ("signal", signal)):
+        if not value.shape.is_compatible_with(f.shape):
+            raise ValueError(
+                f"Invalid value received for argument `{name}`. Expected "
+                f"one value per example, the shape of `f` {tuple(f.shape)}. "
+                f"Received: {name} with shape={tuple(value.shape)}")
     return (f + tf.stop_gradient(signal) * (log_q - tf.stop_gradient(log_q))
             + tf.cast(analytic, f.dtype))
 

@@ -10,8 +10,10 @@ passes back, so the tests check the forward against the distribution
   backward pass (microsoft/ReinMax, `ReinMaxCore.backward`), run on the
   sample the op drew; and, by exact enumeration, its expectation at tau = 1
   for a loss linear in the sample (where ReinMax is unbiased).
-- `gumbel_rao`: its conditional noise against rejection sampling in NumPy
-  (KS tests), and its mean gradient against that of
+- `gumbel_rao`: its conditional noise (drawn by the private helpers
+  `ops._conditional_gumbel` and `ops._conditional_logistic`, which its
+  backward pass calls) against rejection sampling in NumPy (KS tests), and
+  its mean gradient against that of
   `gumbel_softmax(hard=True)` on the same samples (it is a
   Rao-Blackwellization of it: the same conditional expectation given the
   sample), with a lower variance.

@@ -306,8 +306,26 @@ def _bad_temperature_shape(expected, tau_shape):
 # --------------------------------------------------------------------------
 
 
+# The layer that calls each estimator op, for the message below.
+_ESTIMATOR_LAYERS = {
+    "straight_through": "StraightThrough",
+    "reinmax": "ReinMax",
+    "gumbel_rao": "GumbelRao",
+    "straight_through_sigmoid": "StraightThroughSigmoid",
+    "reinmax_sigmoid": "ReinMaxSigmoid",
+    "gumbel_rao_sigmoid": "GumbelRaoSigmoid",
+}
+
+
 def not_keras_tensor(x, name, func):
     """Raises if `x` is a symbolic Keras tensor, pointing to the layers."""
+    if _is_symbolic(x) and func in _ESTIMATOR_LAYERS:
+        raise ValueError(
+            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
+            f"take a symbolic Keras input. Received: {name}={x}. In a "
+            "functional model, use its layer instead: "
+            f"`keras_gumbel.{_ESTIMATOR_LAYERS[func]}`."
+        )
     if _is_symbolic(x):
         raise ValueError(
             f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "

@@ -91,6 +91,12 @@ ESTIMATOR_OPS = [("straight_through", ops.straight_through),
                  ("straight_through_sigmoid", ops.straight_through_sigmoid),
                  ("reinmax_sigmoid", ops.reinmax_sigmoid),
                  ("gumbel_rao_sigmoid", ops.gumbel_rao_sigmoid)]
+# Each estimator op's layer, which its error for a symbolic input names.
+LAYER_OF = {"straight_through": "StraightThrough", "reinmax": "ReinMax",
+            "gumbel_rao": "GumbelRao",
+            "straight_through_sigmoid": "StraightThroughSigmoid",
+            "reinmax_sigmoid": "ReinMaxSigmoid",
+            "gumbel_rao_sigmoid": "GumbelRaoSigmoid"}
 TEMPERATURE_OPS = [("gumbel_softmax", ops.gumbel_softmax),
                    ("gumbel_sigmoid", ops.gumbel_sigmoid),
                    ("tempered_softmax", ops.tempered_softmax),
@@ -117,10 +123,12 @@ def _ops_rows():
                 "logits"))
         add(Bad(f"{name}-scalar-logits", lambda fn=fn: fn(1.0),
                 ValueError, r"`logits`.*rank >= 1.*shape=\(\)", "logits"))
+        layers = (f"its layer instead.*`keras_gumbel.{LAYER_OF[name]}`"
+                  if name in LAYER_OF else "the layers instead.*GumbelSoftmax")
         add(Bad(f"{name}-symbolic-logits",
                 lambda fn=fn: fn(keras.Input((3,))),
-                ValueError, rf"keras_gumbel.ops.{name}.*symbolic.*use the "
-                "layers instead.*GumbelSoftmax", "logits"))
+                ValueError, rf"keras_gumbel.ops.{name}.*symbolic.*use "
+                + layers, "logits"))
     add(Bad("gumbel_softmax-bool-logits", lambda: gs(X_BOOL),
             ValueError, r"`logits`.*dtype=bool", "logits"))
     add(Bad("gumbel_softmax-string-logits", lambda: gs(["a", "b"]),

@@ -319,6 +319,12 @@ _ESTIMATOR_LAYERS = {
 
 def not_keras_tensor(x, name, func):
     """Raises if `x` is a symbolic Keras tensor, pointing to the layers."""
+    if _is_symbolic(x) and func.startswith("score_function."):
+        raise ValueError(
+            f"`keras_gumbel.{func}` is a TensorFlow function and cannot take "
+            f"a symbolic Keras input. Received: {name}={x}. Call it on "
+            "tensors, in a `train_step` (see the README's score-function "
+            "example).")
     if _is_symbolic(x) and func in _ESTIMATOR_LAYERS:
         raise ValueError(
             f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "

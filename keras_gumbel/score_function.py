@@ -106,7 +106,7 @@ def categorical_log_prob(sample, logits, axis=-1):
     `sum(z * log_softmax(logits))` along `axis`, then over every axis but the
     first. A masked class (`-inf` logit) that is not sampled adds 0.
     """
-    x = _checks.logits_tensor(logits, "categorical_log_prob")
+    x = _checks.logits_tensor(logits, "score_function.categorical_log_prob")
     axis = _checks.axis(axis, x.shape.rank)
     z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
     log_p = tf.nn.log_softmax(x, axis=axis)
@@ -117,7 +117,7 @@ def categorical_log_prob(sample, logits, axis=-1):
 
 def bernoulli_log_prob(sample, logits):
     """`log q(z)` of 0/1 samples under log-odds `logits`: `(batch,)`."""
-    x = _checks.logits_tensor(logits, "bernoulli_log_prob")
+    x = _checks.logits_tensor(logits, "score_function.bernoulli_log_prob")
     z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
     return -_sum_per_example(
         tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x))
@@ -204,7 +204,9 @@ def muprop_control_variate(f, sample, logits, kind="categorical", axis=-1):
         A `ControlVariate`.
     """
     kind = _check_kind(kind)
-    mean = _mean(tf.convert_to_tensor(logits), kind, axis)
+    logits = _checks.logits_tensor(
+        logits, "score_function.muprop_control_variate")
+    mean = _mean(logits, kind, axis)
     return taylor_control_variate(f, sample, tf.stop_gradient(mean), mean)
 
 

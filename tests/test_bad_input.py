@@ -38,6 +38,7 @@ from keras_gumbel import StraightThrough
 from keras_gumbel import StraightThroughSigmoid
 from keras_gumbel import TemperatureAnnealing
 from keras_gumbel import ops
+from keras_gumbel import score_function as sf
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(keras_gumbel.__file__))
 
@@ -394,7 +395,58 @@ def _callback_rows():
     return rows
 
 
-TABLE = _ops_rows() + _layer_rows() + _callback_rows()
+def _score_function_rows():
+    rows = []
+    add = rows.append
+    f = lambda z: tf.reduce_sum(z, -1)  # noqa: E731  a loss per example
+    for name, call in [
+            ("sample_categorical", lambda: sf.sample_categorical(X_INT)),
+            ("sample_bernoulli", lambda: sf.sample_bernoulli(X_BOOL)),
+            ("categorical_log_prob",
+             lambda: sf.categorical_log_prob(X, X_INT)),
+            ("bernoulli_log_prob", lambda: sf.bernoulli_log_prob(X, X_BOOL)),
+            ("muprop_control_variate",
+             lambda: sf.muprop_control_variate(f, X, X_INT))]:
+        add(Bad(f"score_function.{name}(integer logits)", call, ValueError,
+                _invalid("logits"), "logits"))
+    add(Bad("score_function.categorical_log_prob(axis=5)",
+            lambda: sf.categorical_log_prob(X, X, axis=5), ValueError,
+            _invalid("axis"), "axis"))
+    for name, call in [
+            ("taylor_control_variate", lambda: sf.taylor_control_variate(
+                "f", X, X)),
+            ("darn_control_variate", lambda: sf.darn_control_variate(
+                None, X))]:
+        add(Bad(f"score_function.{name}(f not callable)", call, ValueError,
+                _invalid("f"), "f"))
+    for name, call in [
+            ("muprop_control_variate", lambda: sf.muprop_control_variate(
+                f, X, X, kind="gaussian")),
+            ("darn_control_variate", lambda: sf.darn_control_variate(
+                f, X, kind="normal"))]:
+        add(Bad(f"score_function.{name}(kind=?)", call, ValueError,
+                _invalid("kind"), "kind"))
+    for name, call in [
+            ("log_q", lambda: sf.surrogate_loss(tf.ones(3), tf.ones(4))),
+            ("signal", lambda: sf.surrogate_loss(tf.ones(3), tf.ones(3),
+                                                 tf.ones((3, 2))))]:
+        add(Bad(f"score_function.surrogate_loss({name} of another shape)",
+                call, ValueError, _invalid(name), name))
+    for name, values in [("decay", [1.0, -0.1, True, "a", NAN]),
+                         ("center", [1, "yes"]),
+                         ("normalize", [None, 0])]:
+        for value in values:
+            add(Bad(f"VarianceReduction({name}={value!r})",
+                    lambda k=name, v=value: sf.VarianceReduction(**{k: v}),
+                    ValueError, _invalid(name), name))
+    add(Bad("VarianceReduction()(signal of shape (2, 2))",
+            lambda: sf.VarianceReduction()(tf.ones((2, 2)), training=True),
+            ValueError, _invalid("signal"), "signal"))
+    return rows
+
+
+TABLE = (_ops_rows() + _layer_rows() + _callback_rows()
+         + _score_function_rows())
 
 
 @pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
@@ -418,6 +470,9 @@ def test_table_covers_every_public_callable():
                  "tempered_softmax", "tempered_sigmoid", "GumbelSoftmax(",
                  "STGumbel(", "GumbelSigmoid(", "STGumbelSigmoid(",
                  "TemperatureAnnealing("] + [
+                     f"score_function.{name}" for name in sf.__all__
+                     if name not in ("ControlVariate", "VarianceReduction")
+                 ] + ["VarianceReduction("] + [
                      name for name, _ in ESTIMATOR_OPS] + [
                      cls.__name__ + "(" for cls in STRAIGHT_THROUGH]:
         assert name in ids, name
@@ -546,3 +601,9 @@ def test_temperature_shape_unknown_when_traced_is_checked_when_run(name, fn):
             call(tf.constant(logits), tf.constant(temperature, tf.float32))
     y = call(tf.constant(X), tf.constant([[0.5], [2.0]]))
     assert y.shape == X.shape
+
+
+def test_score_function_rejects_symbolic_inputs_pointing_to_train_step():
+    with pytest.raises(ValueError, match=r"`keras_gumbel\.score_function\."
+                       r"categorical_log_prob`.*train_step"):
+        sf.categorical_log_prob(X, keras.Input((3,)))

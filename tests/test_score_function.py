@@ -253,24 +253,3 @@ def test_variance_reduction_config_and_saved_statistics(tmp_path):
     other.load_weights(path)
     np.testing.assert_allclose(clone.signal_variance.numpy(),
                                reducer.signal_variance.numpy())
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"decay": 1.0}, "decay"), ({"decay": -0.1}, "decay"),
-    ({"decay": True}, "decay"), ({"center": 1}, "center"),
-    ({"normalize": "yes"}, "normalize")])
-def test_variance_reduction_rejects_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError,
-                       match=f"Invalid value received for argument `{name}`"):
-        sf.VarianceReduction(**kwargs)
-
-
-def test_control_variates_reject_bad_arguments():
-    z = tf.ones((2, 3))
-    with pytest.raises(ValueError, match="argument `f`"):
-        sf.darn_control_variate("not a function", z)
-    with pytest.raises(ValueError, match="argument `kind`"):
-        sf.muprop_control_variate(lambda v: tf.reduce_sum(v, -1), z, z,
-                                  kind="gaussian")
-    with pytest.raises(ValueError, match="argument `signal`"):
-        sf.VarianceReduction()(tf.ones((2, 2)), training=True)

@@ -8,10 +8,13 @@ Public names:
   `StraightThroughSigmoid`, `ReinMaxSigmoid`, `GumbelRaoSigmoid`: exact
   samples with other gradient estimators.
 - `TemperatureAnnealing`: the temperature schedule as a callback.
-- `keras_gumbel.ops`: the math (noise, samples, KL terms).
+- `keras_gumbel.ops`: the math (noise, samples, estimators, KL terms).
+- `keras_gumbel.score_function`: REINFORCE, NVIL, DARN and MuProp, the
+  pieces of a `train_step` for score-function estimators.
 """
 
 from keras_gumbel import ops
+from keras_gumbel import score_function
 from keras_gumbel.callbacks import TemperatureAnnealing
 from keras_gumbel.callbacks import find_gumbel_layers
 from keras_gumbel.layers import GumbelRao
@@ -40,5 +43,6 @@ __all__ = [
     "TemperatureAnnealing",
     "find_gumbel_layers",
     "ops",
+    "score_function",
     "__version__",
 ]

@@ -15,6 +15,8 @@ Conventions:
 """
 
 import math
+import os
+import re
 
 import keras
 import numpy as np
@@ -1053,7 +1055,14 @@ def test_public_names_are_the_documented_ops():
         "gumbel_softmax", "gumbel_sigmoid", "sample_gumbel",
         "sample_logistic", "kl_categorical_uniform", "kl_bernoulli_uniform",
         "softmax_mode", "sigmoid_mode", "tempered_softmax",
-        "tempered_sigmoid"}
+        "tempered_sigmoid", "straight_through", "reinmax", "gumbel_rao",
+        "straight_through_sigmoid", "reinmax_sigmoid", "gumbel_rao_sigmoid"}
+    with open(os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "README.md")) as f:
+        readme = f.read()
+    api = readme[readme.index("## API at a glance"):readme.index(
+        "### Choices we made")]
+    assert set(re.findall(r"`ops\.(\w+)", api)) == documented
     assert set(ops.__all__) == documented
     functions = {name for name, value in vars(ops).items()
                  if callable(value) and not name.startswith("_")

@@ -179,6 +179,19 @@ def time_calls(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
+def interleaved_medians(fns, rounds, calls):
+    """Median seconds per call of each function, over `rounds` rounds in
+    which every function is timed once in turn, after two warm-up calls
+    (tracing, compilation)."""
+    for fn in fns.values():
+        time_calls(fn, 2)
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(time_calls(fn, calls))
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def bench_ops(rounds, calls_for, modes, shapes=None):
     rows = []
     for shape_name, shape in (shapes or SHAPES).items():
@@ -186,20 +199,12 @@ def bench_ops(rounds, calls_for, modes, shapes=None):
         for mode in modes:
             fns = {name: wrap(fn, mode)
                    for name, fn in tf_contenders(shape).items()}
+            # PyTorch has no graph mode here: it is listed in each mode's
+            # table, timed eagerly, as a user would run it.
             torch_fn = torch_contender(shape)
-            if torch_fn is not None and mode == "eager":
-                # PyTorch has no graph mode here; it is listed in each mode's
-                # table, timed eagerly, as a user would run it.
-                pass
             if torch_fn is not None:
                 fns["torch"] = torch_fn
-            for fn in fns.values():  # trace, compile and warm up
-                time_calls(fn, 2)
-            times = {name: [] for name in fns}
-            for _ in range(rounds):
-                for name, fn in fns.items():
-                    times[name].append(time_calls(fn, calls))
-            medians = {name: float(np.median(t)) for name, t in times.items()}
+            medians = interleaved_medians(fns, rounds, calls)
             for name, median in medians.items():
                 rows.append({
                     "shape": shape_name, "dims": tuple(shape), "mode": mode,
@@ -290,13 +295,7 @@ def bench_estimators(rounds, calls_for, modes, shapes=None):
                 torch_fn = torch_reinmax_contender(shape, which == "fwd")
                 if torch_fn is not None:
                     fns["torch_reinmax"] = torch_fn
-                for fn in fns.values():  # trace, compile and warm up
-                    time_calls(fn, 2)
-                times = {name: [] for name in fns}
-                for _ in range(rounds):
-                    for name, fn in fns.items():
-                        times[name].append(time_calls(fn, calls))
-                medians = {n: float(np.median(t)) for n, t in times.items()}
+                medians = interleaved_medians(fns, rounds, calls)
                 for name, median in medians.items():
                     rows.append({
                         "shape": shape_name, "dims": tuple(shape),

@@ -145,15 +145,21 @@ def _xla_uniform(shape, seed):
         shape, seed=seed, minval=TINY, maxval=1.0, alg="philox")
 
 
+def _torch_inputs(shape):
+    """Logits (requiring a gradient) and loss weights, as PyTorch tensors."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    return x, torch.randn(shape, generator=gen)
+
+
 def torch_contender(shape):
     try:
-        import torch
         import torch.nn.functional as F
     except ImportError:
         return None
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(shape, generator=gen, requires_grad=True)
-    w = torch.randn(shape, generator=gen)
+    x, w = _torch_inputs(shape)
 
     def fn():
         x.grad = None
@@ -268,9 +274,7 @@ def torch_reinmax_contender(shape, forward_only=False):
         from reinmax import reinmax
     except ImportError:
         return None
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(shape, generator=gen, requires_grad=True)
-    w = torch.randn(shape, generator=gen)
+    x, w = _torch_inputs(shape)
 
     def fn():
         if forward_only:

@@ -655,8 +655,9 @@ class GumbelRao(_CategoricalLayer):
     probabilities `softmax(logits)` along `axis`), while the gradient is the
     straight-through Gumbel-Softmax gradient averaged over `num_samples`
     Gumbel noise vectors drawn given that sample (Paulus et al. 2021): the
-    same expectation as `STGumbel`'s gradient, a lower variance. The K
-    noise vectors are drawn only for the gradient: at inference the layer
+    same expectation as `STGumbel`'s gradient, a lower variance. One of the
+    K is the forward pass's own noise; the other K - 1 are drawn only for
+    the gradient (at K = 1 the layer is `STGumbel`): at inference the layer
     costs what `STGumbel` costs, in training about K times more memory and
     time in its backward pass. The temperature only shapes the gradient,
     so it cannot be learned. At inference (`training=False`: `predict`,

@@ -342,8 +342,8 @@ def _categorical_sample(logits, temperature, axis, seed, func):
     """Checks the arguments and draws the one-hot Gumbel-max sample.
 
     Returns the logits in their compute dtype, the temperature, the
-    non-negative axis, the sample, the stateless seed pair of its noise and
-    the dtype to return.
+    non-negative axis, the sample, the stateless seed pair of its noise,
+    the dtype to return and the perturbed logits (logits + the noise).
     """
     x = _checks.logits_tensor(logits, func)
     axis = _checks.axis(axis, x.shape.rank)
@@ -357,11 +357,12 @@ def _categorical_sample(logits, temperature, axis, seed, func):
     perturbed = x - tf.math.log(-tf.math.log(u))
     sample = tf.one_hot(tf.argmax(perturbed, axis=axis), tf.shape(x)[axis],
                         axis=axis, dtype=x.dtype)
-    return x, tau, axis, sample, seed_pair, dtype
+    return x, tau, axis, sample, seed_pair, dtype, perturbed
 
 
 def _binary_sample(logits, temperature, seed, func):
-    """Checks the arguments and draws the 0/1 sample `logits + l > 0`."""
+    """Checks the arguments and draws the 0/1 sample `logits + l > 0`;
+    returns the perturbed logits `logits + l` last."""
     x = _checks.logits_tensor(logits, func)
     _checks.logit_values(x, allow_plus_inf=True)
     seed = _checks.seed(seed)
@@ -372,8 +373,9 @@ def _binary_sample(logits, temperature, seed, func):
     u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
     # Logistic noise as in `sample_logistic`.
     noise = tf.math.log(u) - tf.math.log1p(-u)
-    sample = tf.cast(x + noise > 0, x.dtype)
-    return x, tau, sample, seed_pair, dtype
+    perturbed = x + noise
+    sample = tf.cast(perturbed > 0, x.dtype)
+    return x, tau, sample, seed_pair, dtype, perturbed
 
 
 def _conditional_seed(seed_pair):
@@ -460,7 +462,7 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
         - Chung, Ahn, Bengio. Hierarchical Multiscale Recurrent Neural
           Networks. ICLR 2017. https://arxiv.org/abs/1609.01704
     """
-    x, tau, axis, sample, _, dtype = _categorical_sample(
+    x, tau, axis, sample, _, dtype, _ = _categorical_sample(
         logits, temperature, axis, seed, "straight_through")
 
     @tf.custom_gradient
@@ -512,7 +514,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
           Backpropagation: Straight-Through and Beyond. NeurIPS 2023.
           https://arxiv.org/abs/2304.08612
     """
-    x, tau, axis, sample, _, dtype = _categorical_sample(
+    x, tau, axis, sample, _, dtype, _ = _categorical_sample(
         logits, temperature, axis, seed, "reinmax")
 
     @tf.custom_gradient
@@ -537,9 +539,12 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
     sample, `(1/K) sum_k J(p((theta + G_k) / tau))^T g / tau` with
     `argmax(theta + G_k) = D` and G_k not differentiated (Paulus et al.
     2021). Its expectation is that of `gumbel_softmax(hard=True)`'s
-    gradient, and its variance lower. The K noise vectors are drawn only
-    when the gradient is computed: a forward-only call costs what
-    `gumbel_softmax(hard=True)` costs, a gradient about K times more.
+    gradient, and its variance lower. The forward pass's own noise is one
+    of the K (it is a draw given the sample); the other K - 1 are drawn
+    only when the gradient is computed: a forward-only call costs what
+    `gumbel_softmax(hard=True)` costs, and at K = 1 the gradient is
+    exactly `gumbel_softmax(hard=True)`'s; a gradient costs about K times
+    that.
 
     Args:
         logits: a float tensor of unnormalized log-probabilities. `-inf`
@@ -570,17 +575,25 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
           https://arxiv.org/abs/2010.04838
     """
     num_samples = _checks.positive_int(num_samples, "num_samples")
-    x, tau, axis, sample, seed_pair, dtype = _categorical_sample(
+    x, tau, axis, sample, seed_pair, dtype, perturbed = _categorical_sample(
         logits, temperature, axis, seed, "gumbel_rao")
 
     @tf.custom_gradient
     def _fn(x, t):
         def grad(g):
-            shape = tf.concat([[num_samples], tf.shape(x)], axis=0)
-            u = _uniform_from_pair(shape, x.dtype,
-                                   _conditional_seed(seed_pair))
-            gumbel = -tf.math.log(-tf.math.log(u))
-            shifted, _ = _conditional_gumbel(x, sample, gumbel, axis)
+            # The forward pass's own noise is one draw of the noise given
+            # the sample (its argmax is the sample by construction); the
+            # other K - 1 are drawn here. All K are independent given the
+            # sample, as in GR-MCK, and K = 1 is ST Gumbel-Softmax's cost.
+            shifted = (perturbed - tf.reduce_max(perturbed, axis=axis,
+                                                 keepdims=True))[None]
+            if num_samples > 1:
+                shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
+                u = _uniform_from_pair(shape, x.dtype,
+                                       _conditional_seed(seed_pair))
+                gumbel = -tf.math.log(-tf.math.log(u))
+                fresh, _ = _conditional_gumbel(x, sample, gumbel, axis)
+                shifted = tf.concat([shifted, fresh], axis=0)
             # The K draws along a new first axis; g broadcasts over them.
             draws_axis = _draws_axis(axis)
             z = shifted / t
@@ -613,7 +626,7 @@ def straight_through_sigmoid(logits, temperature=1.0, seed=None):
     Returns:
         A tensor of 0s and 1s of the shape and dtype of `logits`.
     """
-    x, tau, sample, _, dtype = _binary_sample(
+    x, tau, sample, _, dtype, _ = _binary_sample(
         logits, temperature, seed, "straight_through_sigmoid")
 
     @tf.custom_gradient
@@ -646,7 +659,7 @@ def reinmax_sigmoid(logits, temperature=1.0, seed=None):
     Returns:
         A tensor of 0s and 1s of the shape and dtype of `logits`.
     """
-    x, tau, sample, _, dtype = _binary_sample(
+    x, tau, sample, _, dtype, _ = _binary_sample(
         logits, temperature, seed, "reinmax_sigmoid")
 
     @tf.custom_gradient
@@ -682,17 +695,21 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
         A tensor of 0s and 1s of the shape and dtype of `logits`.
     """
     num_samples = _checks.positive_int(num_samples, "num_samples")
-    x, tau, sample, seed_pair, dtype = _binary_sample(
+    x, tau, sample, seed_pair, dtype, perturbed = _binary_sample(
         logits, temperature, seed, "gumbel_rao_sigmoid")
 
     @tf.custom_gradient
     def _fn(x, t):
         def grad(g):
-            shape = tf.concat([[num_samples], tf.shape(x)], axis=0)
-            u = _uniform_from_pair(shape, x.dtype,
-                                   _conditional_seed(seed_pair))
-            v = _conditional_logistic(x, sample, tf.math.log(u)
-                                      - tf.math.log1p(-u))
+            # The forward pass's own logistic noise is one of the K draws
+            # given the sample, as in `gumbel_rao`; K - 1 are drawn here.
+            v = perturbed[None]
+            if num_samples > 1:
+                shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
+                u = _uniform_from_pair(shape, x.dtype,
+                                       _conditional_seed(seed_pair))
+                v = tf.concat([v, _conditional_logistic(
+                    x, sample, tf.math.log(u) - tf.math.log1p(-u))], axis=0)
             z = v / t
             y = tf.math.sigmoid(z)
             s = g * y * (1 - y)

@@ -531,7 +531,8 @@ def test_gumbel_rao_mean_is_st_gumbel_mean_with_lower_variance(binary):
 
 def test_gumbel_rao_draws_its_noise_only_for_the_gradient():
     # A forward-only call draws one uniform tensor, as gumbel_softmax does;
-    # the gradient draws one more (the K conditional vectors).
+    # the gradient draws one more (the K - 1 conditional vectors besides
+    # the forward pass's own).
     x = tf.constant(_random_logits((8, 5)), tf.float32)
 
     def count_draws(fn):
@@ -556,6 +557,52 @@ def test_gumbel_rao_draws_its_noise_only_for_the_gradient():
 
     assert count_draws(forward) == count_draws(reference) == 1
     assert count_draws(with_gradient) == 2
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["softmax", "sigmoid"])
+def test_gumbel_rao_uses_the_forward_noise_as_one_draw(binary):
+    # The forward pass's noise is a draw of the noise given the sample, so
+    # it is one of the K: at K = 1 the gradient (logits and temperature) is
+    # ST Gumbel-Softmax's on the same seed, to rounding, with no second
+    # draw; at K = 4 the first of the K is that draw (the other three are
+    # fresh), so the gradient differs.
+    logits = _random_logits((32, 5), seed=4)
+    logits[0, 1] = -np.inf if not binary else logits[0, 1]
+    w = _weights(logits.shape, seed=5)
+    if binary:
+        st_gs = lambda x, t: ops.gumbel_sigmoid(x, t, hard=True, seed=8)
+        rao = lambda k: lambda x, t: ops.gumbel_rao_sigmoid(
+            x, t, num_samples=k, seed=8)
+    else:
+        st_gs = lambda x, t: ops.gumbel_softmax(x, t, hard=True, seed=8)
+        rao = lambda k: lambda x, t: ops.gumbel_rao(
+            x, t, num_samples=k, seed=8)
+    tau = np.full((32, 1), 0.7)
+    y_ref, gx_ref, gt_ref = _grads(st_gs, logits, tau, w)
+    y_one, gx_one, gt_one = _grads(rao(1), logits, tau, w)
+    np.testing.assert_array_equal(_f64(y_one), _f64(y_ref))
+    np.testing.assert_allclose(_f64(gx_one), _f64(gx_ref), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(_f64(gt_one), _f64(gt_ref), rtol=1e-5,
+                               atol=1e-6)
+    _, gx_four, _ = _grads(rao(4), logits, tau, w)
+    assert not np.allclose(_f64(gx_four), _f64(gx_ref), atol=1e-3)
+
+    def draws(k):
+        x = tf.constant(logits, tf.float32)
+
+        def with_gradient():
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(rao(k)(x, 0.7) * tf.constant(w, x.dtype))
+            return tape.gradient(loss, x)
+
+        graph = tf.function(with_gradient).get_concrete_function().graph
+        return sum(op.type == "StatelessRandomUniformV2"
+                   for op in graph.get_operations())
+
+    assert draws(1) == 1
+    assert draws(4) == 2
 
 
 @pytest.mark.parametrize("name", ["gumbel_rao", "gumbel_rao_sigmoid"])

@@ -580,25 +580,31 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
 
     @tf.custom_gradient
     def _fn(x, t):
+        # The forward pass's own noise is one draw of the noise given the
+        # sample (its argmax is the sample by construction); its relaxed
+        # sample is computed here, as `gumbel_softmax(hard=True)` computes
+        # its own, so that K = 1 costs what ST Gumbel-Softmax costs. The
+        # other K - 1 draws are made in the backward pass. All K are
+        # independent given the sample, as in GR-MCK.
+        z_own = (perturbed - tf.reduce_max(perturbed, axis=axis,
+                                           keepdims=True)) / t
+        y_own = tf.nn.softmax(z_own, axis=axis)
+        # The K draws go along a new first axis; g broadcasts over them.
+        draws_axis = _draws_axis(axis)
+
         def grad(g):
-            # The forward pass's own noise is one draw of the noise given
-            # the sample (its argmax is the sample by construction); the
-            # other K - 1 are drawn here. All K are independent given the
-            # sample, as in GR-MCK, and K = 1 is ST Gumbel-Softmax's cost.
-            shifted = (perturbed - tf.reduce_max(perturbed, axis=axis,
-                                                 keepdims=True))[None]
+            z, y = z_own[None], y_own[None]
             if num_samples > 1:
                 shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
                 u = _uniform_from_pair(shape, x.dtype,
                                        _conditional_seed(seed_pair))
                 gumbel = -tf.math.log(-tf.math.log(u))
                 fresh, _ = _conditional_gumbel(x, sample, gumbel, axis)
-                shifted = tf.concat([shifted, fresh], axis=0)
-            # The K draws along a new first axis; g broadcasts over them.
-            draws_axis = _draws_axis(axis)
-            z = shifted / t
-            s = _softmax_vjp(tf.nn.softmax(z, axis=draws_axis), g,
-                             draws_axis)
+                z_fresh = fresh / t
+                z = tf.concat([z, z_fresh], axis=0)
+                y = tf.concat([y, tf.nn.softmax(z_fresh, axis=draws_axis)],
+                              axis=0)
+            s = _softmax_vjp(y, g, draws_axis)
             # z is already shifted (its maximum along the classes is 0, at
             # the sample), so `_tau_grad` needs no axis to shift along.
             return (tf.reduce_mean(s, axis=0) / t,
@@ -700,18 +706,22 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
 
     @tf.custom_gradient
     def _fn(x, t):
+        # The forward pass's own logistic noise is one of the K draws given
+        # the sample, as in `gumbel_rao`, its relaxed value computed here;
+        # K - 1 are drawn in the backward pass.
+        z_own = perturbed / t
+        y_own = tf.math.sigmoid(z_own)
+
         def grad(g):
-            # The forward pass's own logistic noise is one of the K draws
-            # given the sample, as in `gumbel_rao`; K - 1 are drawn here.
-            v = perturbed[None]
+            z, y = z_own[None], y_own[None]
             if num_samples > 1:
                 shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
                 u = _uniform_from_pair(shape, x.dtype,
                                        _conditional_seed(seed_pair))
-                v = tf.concat([v, _conditional_logistic(
-                    x, sample, tf.math.log(u) - tf.math.log1p(-u))], axis=0)
-            z = v / t
-            y = tf.math.sigmoid(z)
+                z_fresh = _conditional_logistic(
+                    x, sample, tf.math.log(u) - tf.math.log1p(-u)) / t
+                z = tf.concat([z, z_fresh], axis=0)
+                y = tf.concat([y, tf.math.sigmoid(z_fresh)], axis=0)
             s = g * y * (1 - y)
             return (tf.reduce_mean(s, axis=0) / t,
                     _tau_grad(z, s, t, None) / num_samples)

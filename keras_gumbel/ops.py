@@ -378,10 +378,11 @@ def _binary_sample(logits, temperature, seed, func):
     return x, tau, sample, seed_pair, dtype, perturbed
 
 
-def _conditional_seed(seed_pair):
-    """The seed of Gumbel-Rao's conditional noise, derived from the seed of
-    the sample: reproducible, and independent of the sample's noise."""
-    return tf.random.experimental.stateless_fold_in(seed_pair, 1)
+def _conditional_seed(seed_pair, stream=1):
+    """A seed for Gumbel-Rao's conditional noise, derived from the seed of
+    the sample: reproducible, and independent of the sample's noise (and,
+    for another `stream`, of the other conditional noise)."""
+    return tf.random.experimental.stateless_fold_in(seed_pair, stream)
 
 
 def _draws_axis(axis):
@@ -389,28 +390,38 @@ def _draws_axis(axis):
     return axis + 1 if axis >= 0 else axis
 
 
-def _conditional_gumbel(x, sample, gumbel, axis):
-    """theta + G conditioned on argmax(theta + G) = D, shifted by its max.
+def _conditional_gumbel(x, sample, top_gumbel, log_uniform, axis):
+    """theta + G conditioned on argmax(theta + G) = D, as `(gap, top)`.
 
-    `gumbel` holds standard Gumbel noise of shape `(K,) + x.shape`. With
-    M = logsumexp(theta) + (the noise at D), M is distributed as the max of
-    theta + G, Gumbel(logsumexp(theta)) whatever the argmax; every other
-    class j is a Gumbel(theta_j) truncated to lie below M, drawn by inverting
-    its CDF as M - softplus(M - theta_j - g_j) (Maddison et al. 2014,
-    "A* sampling"; Paulus et al. 2021, appendix).
+    The maximum M of theta + G is distributed as logsumexp(theta) + G_0, G_0
+    standard Gumbel, whatever the argmax; `top_gumbel` holds G_0, one per
+    row and draw, shape `(K,) + x.shape` with size 1 along `axis` (or any
+    shape that broadcasts so). Given M, every other class j is a
+    Gumbel(theta_j) truncated to lie below M, drawn by inverting its CDF as
+    M - softplus(M - theta_j - g_j) (Maddison et al. 2014, "A* sampling";
+    Paulus et al. 2021, appendix), with g_j a fresh standard Gumbel, here
+    g_j = -log(-log(u_j)) and `log_uniform` = log(u_j).
 
-    Returns `(theta + G - M, M)`: the first is 0 at D and negative
-    elsewhere (-inf at masked classes), so its argmax is D exactly: since
-    M >= logsumexp(theta) - 4.5 and g_j <= 16.6 for float32 noise,
-    M - theta_j - g_j >= -21, where softplus is still > 0 (-44 and float64
-    likewise).
+    Returns `gap = M - (theta + G)` and `top = M`. The gap is computed as
+    log1p(E_j exp(A_j) exp(G_0)) with E_j = -log(u_j) and A_j =
+    logsumexp(theta) - theta_j >= 0 (the softplus above, with one log and
+    no exp per draw), A_j clipped at 60 and the excess added back: past it
+    the log1p is its log to float precision, and below it nothing
+    overflows (E_j <= 87.4, exp(G_0) <= exp(16.7) in float32). The gap is
+    > 0 except at D, where it is not used (the caller multiplies it by
+    `sample - 1`, a value of the formula but not a draw): E_j >= 6e-8,
+    exp(A_j) >= 1 and exp(G_0) >= exp(-4.5) keep the log1p's argument
+    above 6e-10, so the argmax stays D. Masked classes get +inf.
     """
-    top = (tf.reduce_logsumexp(x, axis=axis, keepdims=True)
-           + tf.reduce_sum(sample * gumbel, axis=_draws_axis(axis),
-                           keepdims=True))
-    below = -tf.math.softplus(top - (x + gumbel))
-    shifted = tf.where(sample > 0, tf.zeros_like(below), below)
-    return shifted, top
+    lse = tf.reduce_logsumexp(x, axis=axis, keepdims=True)
+    excess = lse - x
+    clipped = tf.minimum(excess, 60.0)
+    # -exp(clipped) * log(u) = E exp(clipped): the sign folded into the
+    # per-class factor, computed once for all draws.
+    scale = -tf.math.exp(clipped)
+    gap = (tf.math.log1p((log_uniform * scale) * tf.math.exp(top_gumbel))
+           + (excess - clipped))
+    return gap, lse + top_gumbel
 
 
 def _conditional_logistic(x, sample, logistic):
@@ -422,6 +433,75 @@ def _conditional_logistic(x, sample, logistic):
     """
     c = 2.0 * sample - 1.0
     return c * tf.math.softplus(tf.math.softplus(c * x) + logistic)
+
+
+def _move_axis_last(v, axis, rank):
+    """`v`, of rank `rank`, with `axis` moved last (a transpose)."""
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    return tf.transpose(v, perm)
+
+
+def _move_last_to(v, axis, rank):
+    """The inverse of `_move_axis_last`."""
+    perm = list(range(rank - 1))
+    perm.insert(axis, rank - 1)
+    return tf.transpose(v, perm)
+
+
+def _rao_fresh_draws(x, sample, g, t, axis, num_draws, seed_pair):
+    """Gumbel-Rao's sums over `num_draws` fresh conditional draws.
+
+    Returns `sum_k J(p_k)^T g` with `p_k = softmax((theta + G_k - M_k) /
+    tau)`, of the logits' shape, and the draws' summed gradient for the
+    temperature (of its shape), `sum_k sum -z_k * J(p_k)^T g / tau`.
+
+    The draws go on an axis just before the classes, `rows + (K, classes)`
+    (the classes are moved last first where they are not), so that the sums
+    over the draws are batched matrix products that read the K draws once:
+    with `e_k = exp(z_k)` (z_k <= 0, and 0 at the sample: no max to
+    subtract), `S_k = sum(e_k)` and `c_k = <e_k, g> / S_k`,
+    `sum_k J(p_k)^T g = g * sum_k e_k / S_k - sum_k e_k c_k / S_k`.
+    That is about a third faster than a softmax and its gradient over the
+    stacked draws (benchmarks/results.md).
+    """
+    rank = x.shape.rank
+    moved = rank is not None and axis != rank - 1
+    # The temperature at the logits' rank (a reshape, no copy).
+    t_full = tf.reshape(t, tf.concat(
+        [tf.ones([tf.rank(x) - tf.rank(t)], tf.int32), tf.shape(t)], 0))
+    if moved:
+        x, sample, g, t_full = (_move_axis_last(v, axis, rank)
+                                for v in (x, sample, g, t_full))
+    rows, classes = tf.shape(x)[:-1], tf.shape(x)[-1:]
+    shape = tf.concat([rows, [num_draws], classes], axis=0)
+    log_u = tf.math.log(_uniform_from_pair(
+        shape, x.dtype, _conditional_seed(seed_pair, 1)))
+    top_gumbel = -tf.math.log(-tf.math.log(_uniform_from_pair(
+        tf.concat([rows, [num_draws, 1]], axis=0), x.dtype,
+        _conditional_seed(seed_pair, 2))))
+    x, sample, t_full = (v[..., None, :] for v in (x, sample, t_full))
+    gap, _ = _conditional_gumbel(x, sample, top_gumbel, log_u, axis=-1)
+    # z = (theta + G - M) / tau: -gap / tau, and 0 at the sample (where gap
+    # is finite), in one multiplication; -inf at masked classes.
+    z = gap * ((sample - 1.0) / t_full)
+    e = tf.math.exp(z)
+    # (<e_k, g>, S_k) for every row and draw, then the weights of the sums:
+    # rows + (K, 2), against e's rows + (K, classes).
+    sums = tf.linalg.matmul(e, tf.stack([g, tf.ones_like(g)], axis=-1))
+    inv_s = 1.0 / sums[..., 1:]
+    weights = tf.concat([inv_s, sums[..., :1] * inv_s * inv_s], axis=-1)
+    ab = tf.linalg.matmul(weights, e, transpose_a=True)
+    s = g * ab[..., 0, :] - ab[..., 1, :]
+    # The temperature: dz/dtau = -z / tau, so its gradient is
+    # -sum_k z_k * s_k / tau, the same sums over z_k * e_k (0 where e_k is:
+    # masked classes, z = -inf).
+    zab = tf.linalg.matmul(weights, tf.math.multiply_no_nan(z, e),
+                           transpose_a=True)
+    grad_tau = -(g * zab[..., 0, :] - zab[..., 1, :]) / t_full[..., 0, :]
+    if moved:
+        s = _move_last_to(s, axis, rank)
+        grad_tau = _move_last_to(grad_tau, axis, rank)
+    return s, _sum_to_shape(grad_tau, tf.shape(t))
 
 
 def straight_through(logits, temperature=1.0, axis=-1, seed=None):
@@ -520,10 +600,16 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     @tf.custom_gradient
     def _fn(x):
         def grad(g):
-            pi = 0.5 * (tf.nn.softmax(x / tau, axis=axis) + sample)
+            # 2 J(pi)^T g - J(p)^T g / 2, with 2 pi = q + D kept as one
+            # tensor: 2 pi * (g - <pi, g>) - p * (g - <p, g>) / 2. Written
+            # out, it makes two passes fewer over the logits' size than two
+            # `_softmax_vjp` calls and their scalings (benchmarks/).
+            two_pi = tf.nn.softmax(x / tau, axis=axis) + sample
             p = tf.nn.softmax(x, axis=axis)
-            return (2.0 * _softmax_vjp(pi, g, axis)
-                    - 0.5 * _softmax_vjp(p, g, axis))
+            half_pi_g = 0.5 * tf.reduce_sum(two_pi * g, axis=axis,
+                                            keepdims=True)
+            p_g = tf.reduce_sum(p * g, axis=axis, keepdims=True)
+            return two_pi * (g - half_pi_g) - 0.5 * (p * (g - p_g))
 
         return tf.identity(sample), grad
 
@@ -586,29 +672,18 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
         # its own, so that K = 1 costs what ST Gumbel-Softmax costs. The
         # other K - 1 draws are made in the backward pass. All K are
         # independent given the sample, as in GR-MCK.
-        z_own = (perturbed - tf.reduce_max(perturbed, axis=axis,
-                                           keepdims=True)) / t
+        z_own = perturbed / t
         y_own = tf.nn.softmax(z_own, axis=axis)
-        # The K draws go along a new first axis; g broadcasts over them.
-        draws_axis = _draws_axis(axis)
 
         def grad(g):
-            z, y = z_own[None], y_own[None]
+            s = _softmax_vjp(y_own, g, axis)
+            grad_tau = _tau_grad(z_own, s, t, axis)
             if num_samples > 1:
-                shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
-                u = _uniform_from_pair(shape, x.dtype,
-                                       _conditional_seed(seed_pair))
-                gumbel = -tf.math.log(-tf.math.log(u))
-                fresh, _ = _conditional_gumbel(x, sample, gumbel, axis)
-                z_fresh = fresh / t
-                z = tf.concat([z, z_fresh], axis=0)
-                y = tf.concat([y, tf.nn.softmax(z_fresh, axis=draws_axis)],
-                              axis=0)
-            s = _softmax_vjp(y, g, draws_axis)
-            # z is already shifted (its maximum along the classes is 0, at
-            # the sample), so `_tau_grad` needs no axis to shift along.
-            return (tf.reduce_mean(s, axis=0) / t,
-                    _tau_grad(z, s, t, None) / num_samples)
+                s_fresh, grad_tau_fresh = _rao_fresh_draws(
+                    x, sample, g, t, axis, num_samples - 1, seed_pair)
+                s = s + s_fresh
+                grad_tau = grad_tau + grad_tau_fresh
+            return s / (num_samples * t), grad_tau / num_samples
 
         return tf.identity(sample), grad
 

@@ -378,11 +378,10 @@ def _binary_sample(logits, temperature, seed, func):
     return x, tau, sample, seed_pair, dtype, perturbed
 
 
-def _conditional_seed(seed_pair, stream=1):
-    """A seed for Gumbel-Rao's conditional noise, derived from the seed of
-    the sample: reproducible, and independent of the sample's noise (and,
-    for another `stream`, of the other conditional noise)."""
-    return tf.random.experimental.stateless_fold_in(seed_pair, stream)
+def _conditional_seed(seed_pair):
+    """The seed of Gumbel-Rao's conditional noise, derived from the seed of
+    the sample: reproducible, and independent of the sample's noise."""
+    return tf.random.experimental.stateless_fold_in(seed_pair, 1)
 
 
 def _draws_axis(axis):
@@ -441,21 +440,28 @@ def _rao_fresh_draws(x, sample, g, t, axis, num_draws, seed_pair):
     Returns `sum_k J(p_k)^T g` with `p_k = softmax((theta + G_k - M_k) /
     tau)`, of the logits' shape, and the draws' summed gradient for the
     temperature, of its shape. The draws go along a new first axis, which
-    `g` broadcasts over: elementwise work and reductions only, which XLA
-    fuses (batched matrix products over the draws were faster in
-    `tf.function` but several times slower under XLA).
+    `g` broadcasts over: elementwise work and reductions, which XLA fuses.
     """
     draws_axis = _draws_axis(axis)
     shape = tf.concat([[num_draws], tf.shape(x)], axis=0)
     log_u = tf.math.log(_uniform_from_pair(
-        shape, x.dtype, _conditional_seed(seed_pair, 1)))
-    # One maximum per row: size 1 along the classes (the axis may be -1
-    # here, where the rank was unknown when traced).
-    top_shape = tf.where(
-        tf.range(tf.size(shape)) == tf.math.floormod(
-            draws_axis, tf.size(shape)), 1, shape)
-    top_gumbel = -tf.math.log(-tf.math.log(_uniform_from_pair(
-        top_shape, x.dtype, _conditional_seed(seed_pair, 2))))
+        shape, x.dtype, _conditional_seed(seed_pair)))
+    # Each draw's maximum takes the noise of its sample's class, G_0 =
+    # -log(-log(u_D)) (independent of the other classes' noise). Gathered
+    # where the classes are the last axis, summed against the one-hot
+    # sample elsewhere (the same value). Reading `log_u` twice also makes
+    # XLA write it out once, instead of fusing the draw into the loop over
+    # the logits' shape, which costs it 2-4 times more (benchmarks/).
+    rank = x.shape.rank
+    if rank is not None and axis == rank - 1:
+        index = tf.argmax(sample, axis=-1, output_type=tf.int32)
+        log_u_top = tf.gather(
+            log_u, tf.broadcast_to(index, shape[:-1]),
+            batch_dims=rank)[..., None]
+    else:
+        log_u_top = tf.reduce_sum(sample * log_u, axis=draws_axis,
+                                  keepdims=True)
+    top_gumbel = -tf.math.log(-log_u_top)
     gap, _ = _conditional_gumbel(x, sample, top_gumbel, log_u, axis)
     # z = (theta + G - M) / tau: -gap / tau, and 0 at the sample (where gap
     # is finite), in one multiplication; -inf at masked classes. It is

@@ -431,15 +431,15 @@ def test_binary_gradient_matches_two_class_reference(name, temperature):
 
 
 def _conditional_draws(theta, d, k, seed=0):
-    """K draws of theta + G given argmax = d, from the op's helper."""
+    """K draws of theta + G given argmax = d, as the op makes them: one
+    uniform vector per draw, log(u) to the helper, the maximum's Gumbel
+    from the entry at d."""
     x = tf.constant(theta[None], tf.float32)
     sample = tf.one_hot([d], len(theta), dtype=tf.float32)
-    top_gumbel = ops.sample_gumbel((k, 1, 1), seed=seed)
+    gumbel = ops.sample_gumbel((k, 1, len(theta)), seed=seed)
     # log(u) for u uniform: -exp(-g) for g standard Gumbel.
-    log_uniform = -tf.exp(-ops.sample_gumbel((k, 1, len(theta)),
-                                             seed=seed + 1))
-    gap, top = ops._conditional_gumbel(x, sample, top_gumbel, log_uniform,
-                                       axis=1)
+    gap, top = ops._conditional_gumbel(x, sample, gumbel[..., d:d + 1],
+                                       -tf.exp(-gumbel), axis=1)
     # The op zeroes the gap at D (multiplying by sample - 1) as here.
     shifted = _f64(gap * (sample - 1.0))
     return shifted[:, 0], _f64(top)[:, 0]
@@ -537,9 +537,8 @@ def test_gumbel_rao_mean_is_st_gumbel_mean_with_lower_variance(binary):
 
 def test_gumbel_rao_draws_its_noise_only_for_the_gradient():
     # A forward-only call draws one uniform tensor, as gumbel_softmax does;
-    # the gradient draws two more for the K - 1 conditional draws besides
-    # the forward pass's own: the noise of the classes and, one per row,
-    # that of the maximum.
+    # the gradient draws one more (the K - 1 conditional vectors besides
+    # the forward pass's own).
     x = tf.constant(_random_logits((8, 5)), tf.float32)
 
     def count_draws(fn):
@@ -563,7 +562,7 @@ def test_gumbel_rao_draws_its_noise_only_for_the_gradient():
         return ops.gumbel_softmax(x, 0.5, hard=True, seed=1)
 
     assert count_draws(forward) == count_draws(reference) == 1
-    assert count_draws(with_gradient) == 3
+    assert count_draws(with_gradient) == 2
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["softmax", "sigmoid"])
@@ -609,9 +608,7 @@ def test_gumbel_rao_uses_the_forward_noise_as_one_draw(binary):
                    for op in graph.get_operations())
 
     assert draws(1) == 1
-    # K = 4: the forward's draw, then the classes' noise and (categorical
-    # only) the maxima's noise of the three fresh draws.
-    assert draws(4) == (2 if binary else 3)
+    assert draws(4) == 2
 
 
 @pytest.mark.parametrize("name", ["gumbel_rao", "gumbel_rao_sigmoid"])

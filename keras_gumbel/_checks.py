@@ -79,8 +79,10 @@ def non_negative_float(value, name):
 
 
 def one_of(value, name, choices):
-    """`value`, which must be one of `choices` (a tuple)."""
-    if value not in choices:
+    """`value`, which must be one of `choices` (a tuple of strings or
+    numbers). Only a string or a number is compared: an array or a tensor
+    gets this error, not its own "truth value is ambiguous" one."""
+    if not (isinstance(value, (str, numbers.Number)) and value in choices):
         raise invalid(name, f"one of {choices}", value)
     return value
 

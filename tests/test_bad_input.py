@@ -276,7 +276,7 @@ def _layer_rows():
                 lambda c=cls: c(learn_temperature="yes"),
                 ValueError, _invalid("learn_temperature") + ".*a bool",
                 "learn_temperature"))
-        for value in ["argmax", None, "MODE"]:
+        for value in ["argmax", None, "MODE", np.array(["sample"])]:
             add(Bad(f"{n}(inference_mode={value!r})",
                     lambda c=cls, v=value: c(inference_mode=v),
                     ValueError, _invalid("inference_mode")
@@ -349,7 +349,7 @@ def _callback_rows():
             ("schedule", ["cosine", 0.5]),
             ("layers", [[keras.layers.Dense(2)], ["gumbel"], "gumbel",
                         [GumbelSoftmax(learn_temperature=True)]]),
-            ("verbose", [3, -1, "loud"])]:
+            ("verbose", [3, -1, "loud", np.array([1, 2])])]:
         for value in values:
             add(Bad(f"TemperatureAnnealing({name}={value!r})"[:70],
                     lambda k=name, v=value: ta(**{k: v}),

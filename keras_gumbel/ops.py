@@ -756,18 +756,21 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
         y_own = tf.math.sigmoid(z_own)
 
         def grad(g):
-            z, y = z_own[None], y_own[None]
+            s = g * y_own * (1 - y_own)
+            grad_tau = _tau_grad(z_own, s, t, None)
             if num_samples > 1:
+                # The K - 1 draws along a new first axis, added to the
+                # forward draw's terms without concatenating them.
                 shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
                 u = _uniform_from_pair(shape, x.dtype,
                                        _conditional_seed(seed_pair))
-                z_fresh = _conditional_logistic(
+                z = _conditional_logistic(
                     x, sample, tf.math.log(u) - tf.math.log1p(-u)) / t
-                z = tf.concat([z, z_fresh], axis=0)
-                y = tf.concat([y, tf.math.sigmoid(z_fresh)], axis=0)
-            s = g * y * (1 - y)
-            return (tf.reduce_mean(s, axis=0) / t,
-                    _tau_grad(z, s, t, None) / num_samples)
+                y = tf.math.sigmoid(z)
+                s_fresh = g * y * (1 - y)
+                s = s + tf.reduce_sum(s_fresh, axis=0)
+                grad_tau = grad_tau + _tau_grad(z, s_fresh, t, None)
+            return s / (num_samples * t), grad_tau / num_samples
 
         return tf.identity(sample), grad
 

@@ -403,10 +403,11 @@ def _conditional_gumbel(x, sample, top_gumbel, log_uniform, axis):
 
     Returns `gap = M - (theta + G)` and `top = M`. The gap is computed as
     log1p(E_j exp(A_j) exp(G_0)) with E_j = -log(u_j) and A_j =
-    logsumexp(theta) - theta_j >= 0 (the softplus above, with one log and
-    no exp per draw), A_j clipped at 60 and the excess added back: past it
-    the log1p is its log to float precision, and below it nothing
-    overflows (E_j <= 87.4, exp(G_0) <= exp(16.7) in float32). The gap is
+    logsumexp(theta) - theta_j >= 0 (the softplus above, with one log1p
+    per element and draw and no second log), A_j clipped at 60 and the
+    excess added back: past it the log1p is its log to float precision,
+    and below it nothing overflows (E_j <= 87.4, exp(G_0) <= exp(16.7) in
+    float32). The gap is
     > 0 except at D, where it is not used (the caller multiplies it by
     `sample - 1`, a value of the formula but not a draw): E_j >= 6e-8,
     exp(A_j) >= 1 and exp(G_0) >= exp(-4.5) keep the log1p's argument

@@ -5,6 +5,7 @@ temporary folder; the test fails on any cell error, and checks that the
 notebook wrote its results table.
 """
 
+import concurrent.futures
 import glob
 import json
 import os
@@ -32,20 +33,49 @@ def data_available():
         pytest.skip(f"no MNIST-like data here: {error}")
 
 
+# The quick runs are mostly single-threaded (tracing, small steps): two at
+# a time on CI's 2 cores take about two thirds of their time one after
+# another (measured: notebooks 1 and 2 together in 107 s, about 90 s each
+# alone).
+PARALLEL_RUNS = 2
+
+
+def _quick_run(notebook, output_dir):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "run_notebooks.py"),
+         "--quick", "--output-dir", str(output_dir), "--timeout", "600",
+         notebook],
+        capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def quick_runs(request, tmp_path_factory, data_available):
+    """The quick run of every notebook this session selected, `PARALLEL_RUNS`
+    at a time: notebook -> (CompletedProcess, output folder)."""
+    pytest.importorskip("nbclient")
+    selected = [item.callspec.params["notebook"]
+                for item in request.session.items
+                if item.originalname == "test_notebook_runs_in_quick_version"
+                and hasattr(item, "callspec")]
+    # By name, reversed: here that puts the longest (3) first, 0 last.
+    selected.sort(reverse=True)
+    folders = {nb: tmp_path_factory.mktemp(
+        os.path.splitext(os.path.basename(nb))[0]) for nb in selected}
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        futures = {nb: pool.submit(_quick_run, nb, folders[nb])
+                   for nb in selected}
+    return {nb: (futures[nb].result(), folders[nb]) for nb in selected}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "notebook", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
-def test_notebook_runs_in_quick_version(notebook, tmp_path, data_available):
-    pytest.importorskip("nbclient")
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "run_notebooks.py"),
-         "--quick", "--output-dir", str(tmp_path), "--timeout", "600",
-         notebook],
-        capture_output=True, text=True, timeout=900)
+def test_notebook_runs_in_quick_version(notebook, quick_runs):
+    result, output_dir = quick_runs[notebook]
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[
         -5000:]
     stem = os.path.splitext(os.path.basename(notebook))[0]
-    with open(tmp_path / "results" / f"{stem}.json") as f:
+    with open(output_dir / "results" / f"{stem}.json") as f:
         record = json.load(f)
     assert record["quick"] is True
     assert record["rows"], "the notebook saved an empty results table"

@@ -343,7 +343,8 @@ def _categorical_sample(logits, temperature, axis, seed, func):
 
     Returns the logits in their compute dtype, the temperature, the
     non-negative axis, the sample, the stateless seed pair of its noise,
-    the dtype to return and the perturbed logits (logits + the noise).
+    the dtype to return, the perturbed logits (logits + the noise) and the
+    sample's class index along `axis`.
     """
     x = _checks.logits_tensor(logits, func)
     axis = _checks.axis(axis, x.shape.rank)
@@ -355,9 +356,9 @@ def _categorical_sample(logits, temperature, axis, seed, func):
     seed_pair = _seed_pair(seed)
     u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
     perturbed = x - tf.math.log(-tf.math.log(u))
-    sample = tf.one_hot(tf.argmax(perturbed, axis=axis), tf.shape(x)[axis],
-                        axis=axis, dtype=x.dtype)
-    return x, tau, axis, sample, seed_pair, dtype, perturbed
+    index = tf.argmax(perturbed, axis=axis)
+    sample = tf.one_hot(index, tf.shape(x)[axis], axis=axis, dtype=x.dtype)
+    return x, tau, axis, sample, seed_pair, dtype, perturbed, index
 
 
 def _binary_sample(logits, temperature, seed, func):
@@ -435,13 +436,14 @@ def _conditional_logistic(x, sample, logistic):
     return c * tf.math.softplus(tf.math.softplus(c * x) + logistic)
 
 
-def _rao_fresh_draws(x, sample, g, t, axis, num_draws, seed_pair):
+def _rao_fresh_draws(x, sample, index, g, t, axis, num_draws, seed_pair):
     """Gumbel-Rao's sums over `num_draws` fresh conditional draws.
 
-    Returns `sum_k J(p_k)^T g` with `p_k = softmax((theta + G_k - M_k) /
-    tau)`, of the logits' shape, and the draws' summed gradient for the
-    temperature, of its shape. The draws go along a new first axis, which
-    `g` broadcasts over: elementwise work and reductions, which XLA fuses.
+    `index` is the sample's class along `axis`. Returns `sum_k J(p_k)^T g`
+    with `p_k = softmax((theta + G_k - M_k) / tau)`, of the logits' shape,
+    and the draws' summed gradient for the temperature, of its shape. The
+    draws go along a new first axis, which `g` broadcasts over:
+    elementwise work and reductions, which XLA fuses.
     """
     draws_axis = _draws_axis(axis)
     shape = tf.concat([[num_draws], tf.shape(x)], axis=0)
@@ -455,7 +457,6 @@ def _rao_fresh_draws(x, sample, g, t, axis, num_draws, seed_pair):
     # the logits' shape, which costs it 2-4 times more (benchmarks/).
     rank = x.shape.rank
     if rank is not None and axis == rank - 1:
-        index = tf.argmax(sample, axis=-1, output_type=tf.int32)
         log_u_top = tf.gather(
             log_u, tf.broadcast_to(index, shape[:-1]),
             batch_dims=rank)[..., None]
@@ -511,7 +512,7 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
         - Chung, Ahn, Bengio. Hierarchical Multiscale Recurrent Neural
           Networks. ICLR 2017. https://arxiv.org/abs/1609.01704
     """
-    x, tau, axis, sample, _, dtype, _ = _categorical_sample(
+    x, tau, axis, sample, _, dtype, _, _ = _categorical_sample(
         logits, temperature, axis, seed, "straight_through")
 
     @tf.custom_gradient
@@ -563,7 +564,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
           Backpropagation: Straight-Through and Beyond. NeurIPS 2023.
           https://arxiv.org/abs/2304.08612
     """
-    x, tau, axis, sample, _, dtype, _ = _categorical_sample(
+    x, tau, axis, sample, _, dtype, _, _ = _categorical_sample(
         logits, temperature, axis, seed, "reinmax")
 
     @tf.custom_gradient
@@ -630,7 +631,8 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
           https://arxiv.org/abs/2010.04838
     """
     num_samples = _checks.positive_int(num_samples, "num_samples")
-    x, tau, axis, sample, seed_pair, dtype, perturbed = _categorical_sample(
+    (x, tau, axis, sample, seed_pair, dtype, perturbed,
+     index) = _categorical_sample(
         logits, temperature, axis, seed, "gumbel_rao")
 
     @tf.custom_gradient
@@ -649,7 +651,8 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
             grad_tau = _tau_grad(z_own, s, t, axis)
             if num_samples > 1:
                 s_fresh, grad_tau_fresh = _rao_fresh_draws(
-                    x, sample, g, t, axis, num_samples - 1, seed_pair)
+                    x, sample, index, g, t, axis, num_samples - 1,
+                    seed_pair)
                 s = s + s_fresh
                 grad_tau = grad_tau + grad_tau_fresh
             return s / (num_samples * t), grad_tau / num_samples

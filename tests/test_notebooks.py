@@ -41,11 +41,17 @@ PARALLEL_RUNS = 2
 
 
 def _quick_run(notebook, output_dir):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "run_notebooks.py"),
-         "--quick", "--output-dir", str(output_dir), "--timeout", "600",
-         notebook],
-        capture_output=True, text=True, timeout=900)
+    """The finished process, or the timeout that stopped it (reported by
+    that notebook's test alone)."""
+    try:
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts",
+                                          "run_notebooks.py"),
+             "--quick", "--output-dir", str(output_dir), "--timeout", "600",
+             notebook],
+            capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as timeout:
+        return timeout
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +78,7 @@ def quick_runs(request, tmp_path_factory, data_available):
     "notebook", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
 def test_notebook_runs_in_quick_version(notebook, quick_runs):
     result, output_dir = quick_runs[notebook]
+    assert not isinstance(result, subprocess.TimeoutExpired), str(result)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[
         -5000:]
     stem = os.path.splitext(os.path.basename(notebook))[0]

@@ -390,7 +390,7 @@ def _draws_axis(axis):
     return axis + 1 if axis >= 0 else axis
 
 
-def _conditional_gumbel(x, sample, top_gumbel, log_uniform, axis):
+def _conditional_gumbel(x, top_gumbel, log_uniform, axis):
     """theta + G conditioned on argmax(theta + G) = D, as `(gap, top)`.
 
     The maximum M of theta + G is distributed as logsumexp(theta) + G_0, G_0
@@ -408,9 +408,9 @@ def _conditional_gumbel(x, sample, top_gumbel, log_uniform, axis):
     per element and draw and no second log), A_j clipped at 60 and the
     excess added back: past it the log1p is its log to float precision,
     and below it nothing overflows (E_j <= 87.4, exp(G_0) <= exp(16.7) in
-    float32). The gap is
-    > 0 except at D, where it is not used (the caller multiplies it by
-    `sample - 1`, a value of the formula but not a draw): E_j >= 6e-8,
+    float32). The gap is > 0 except at D, where it is not used (the caller
+    multiplies it by `sample - 1`, a value of the formula but not a draw;
+    the sample D itself is not an argument): E_j >= 6e-8,
     exp(A_j) >= 1 and exp(G_0) >= exp(-4.5) keep the log1p's argument
     above 6e-10, so the argmax stays D. Masked classes get +inf.
     """
@@ -464,7 +464,7 @@ def _rao_fresh_draws(x, sample, index, g, t, axis, num_draws, seed_pair):
         log_u_top = tf.reduce_sum(sample * log_u, axis=draws_axis,
                                   keepdims=True)
     top_gumbel = -tf.math.log(-log_u_top)
-    gap, _ = _conditional_gumbel(x, sample, top_gumbel, log_u, axis)
+    gap, _ = _conditional_gumbel(x, top_gumbel, log_u, axis)
     # z = (theta + G - M) / tau: -gap / tau, and 0 at the sample (where gap
     # is finite), in one multiplication; -inf at masked classes. It is
     # shifted already (its maximum along the classes is 0), so `_tau_grad`

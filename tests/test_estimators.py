@@ -438,7 +438,7 @@ def _conditional_draws(theta, d, k, seed=0):
     sample = tf.one_hot([d], len(theta), dtype=tf.float32)
     gumbel = ops.sample_gumbel((k, 1, len(theta)), seed=seed)
     # log(u) for u uniform: -exp(-g) for g standard Gumbel.
-    gap, top = ops._conditional_gumbel(x, sample, gumbel[..., d:d + 1],
+    gap, top = ops._conditional_gumbel(x, gumbel[..., d:d + 1],
                                        -tf.exp(-gumbel), axis=1)
     # The op zeroes the gap at D (multiplying by sample - 1) as here.
     shifted = _f64(gap * (sample - 1.0))

@@ -17,8 +17,10 @@ are the pieces of a `train_step` (see the README's example).
   Taylor expansion of `f` around `point` evaluated at the sample, and, given
   the distribution's `mean`, the analytic term that keeps the estimator
   unbiased. `muprop_control_variate` expands around the mean (Gu et al.
-  2016); `darn_control_variate` around the centre of the simplex, without
-  the analytic term (Gregor et al. 2014), which makes DARN biased.
+  2016).
+- `darn_learning_signal(f, sample, kind="bernoulli")`: DARN's learning
+  signal (Gregor et al. 2014), the first-order Taylor term of `f` around
+  the centre `1/2` (`1/K`) in place of `f` itself: biased, low variance.
 - `VarianceReduction`: NVIL's variance reductions (Mnih & Gregor 2014) as a
   layer holding their state: a moving-average baseline, an optional
   input-dependent baseline trained by regression, and division by the
@@ -55,7 +57,7 @@ __all__ = [
     "ControlVariate",
     "taylor_control_variate",
     "muprop_control_variate",
-    "darn_control_variate",
+    "darn_learning_signal",
     "surrogate_loss",
     "VarianceReduction",
 ]
@@ -66,7 +68,7 @@ ControlVariate.__doc__ = """A control variate `h` of a score-function estimator.
 Attributes:
     value: `h(z)` at the sample, per example `(batch,)`, without gradient.
     analytic: a per-example term whose value is 0 and whose gradient is
-        `grad E_q[h]` (zeros where the estimator omits it, as DARN does).
+        `grad E_q[h]` (zeros where no `mean` is given).
 """
 
 
@@ -131,6 +133,23 @@ def _check_callable(f, name="f"):
     return f
 
 
+def _value_and_slope(f, point):
+    """`f(point)` and its gradient at `point`, both without gradient.
+
+    Each example's `f` depends on its own row only, so the gradient of the
+    sum over the batch is the per-example gradient.
+    """
+    point = tf.stop_gradient(point)
+    with tf.GradientTape() as tape:
+        tape.watch(point)
+        f_point = f(point)
+        total = tf.reduce_sum(f_point)
+    slope = tape.gradient(total, point)
+    if slope is None:
+        slope = tf.zeros_like(point)
+    return tf.stop_gradient(f_point), tf.stop_gradient(slope)
+
+
 def taylor_control_variate(f, sample, point, mean=None):
     """The first-order Taylor expansion of `f` around `point`, at `sample`.
 
@@ -154,19 +173,10 @@ def taylor_control_variate(f, sample, point, mean=None):
     """
     f = _check_callable(f)
     sample = tf.stop_gradient(tf.convert_to_tensor(sample))
-    point = tf.stop_gradient(tf.broadcast_to(
-        tf.cast(tf.convert_to_tensor(point), sample.dtype), tf.shape(sample)))
-    with tf.GradientTape() as tape:
-        tape.watch(point)
-        f_point = f(point)
-        total = tf.reduce_sum(f_point)
-    # Each example's f depends on its own row only, so the gradient of the
-    # sum is the per-example gradient.
-    slope = tf.stop_gradient(tape.gradient(total, point))
-    if slope is None:
-        slope = tf.zeros_like(point)
-    value = tf.stop_gradient(f_point) + _sum_per_example(
-        slope * (sample - point))
+    point = tf.broadcast_to(
+        tf.cast(tf.convert_to_tensor(point), sample.dtype), tf.shape(sample))
+    f_point, slope = _value_and_slope(f, point)
+    value = f_point + _sum_per_example(slope * (sample - point))
     if mean is None:
         analytic = tf.zeros_like(value)
     else:
@@ -210,32 +220,60 @@ def muprop_control_variate(f, sample, logits, kind="categorical", axis=-1):
     return taylor_control_variate(f, sample, tf.stop_gradient(mean), mean)
 
 
-def darn_control_variate(f, sample, kind="bernoulli", axis=-1):
-    """DARN's control variate: `f` expanded around the centre, biased.
+def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
+    """DARN's learning signal: the first-order term of `f` around the centre.
 
-    Gregor et al. (2014) expand `f` to first order around `z = 1/2` for
-    Bernoulli units; for categorical ones we use the centre of the simplex,
-    `1/K` for each of the `K` classes (which is `1/2` for `K = 2`). The
-    analytic term is omitted, as in DARN: the estimator is biased by
-    `-grad E_q[h]`, and the tests measure that bias.
+    Gregor et al. (2014) train a layer of stochastic binary units with the
+    score-function estimator whose learning signal is not the loss itself
+    but its first-order Taylor term around `z_bar = 1/2`,
+
+        grad ~= <f'(z_bar), z - z_bar> * grad log q(z),
+
+    the change of `f` between the sample and the centre, linearized (for a
+    single unit, `f'(1/2) (z - 1/2)` is half the Taylor estimate of the
+    difference between `z` and its flip). Gu et al. (2016, MuProp) restate it
+    in this form as the biased baseline of their comparison. Its mean is
+    `<f'(z_bar), grad E_q[z]>` exactly, because
+    `E_q[(z - z_bar) grad log q(z)] = grad E_q[z]` for any `z_bar` that does
+    not depend on the sample: the gradient of `f`'s linearization at
+    `z_bar`, so DARN is biased wherever `f` is not linear in the units, and
+    of low variance. There is no analytic term.
+
+    For categorical units we take the centre of the simplex, `1/K` for each
+    of the `K` classes: a fixed point, as DARN's `1/2` is (the mean would make
+    the expansion point depend on the parameters), and for `K = 2` the same
+    point as a Bernoulli unit's.
 
     Args:
-        f: the loss per example as a function of the sample.
-        sample: the discrete sample.
-        kind: `"bernoulli"` or `"categorical"` (one-hot along `axis`).
+        f: the loss per example as a function of the sample; it must accept
+            relaxed values at the centre.
+        sample: the discrete sample (0/1, or one-hot along `axis`).
+        kind: `"bernoulli"` or `"categorical"`.
         axis: the class axis, for `"categorical"`.
 
     Returns:
-        A `ControlVariate` whose `analytic` is zeros.
+        The learning signal per example `(batch,)`, without gradient: pass
+        it (after `VarianceReduction`, if used) as `surrogate_loss`'s
+        `signal`.
+
+    References:
+        - Gregor, Danihelka, Mnih, Blundell, Wierstra. Deep AutoRegressive
+          Networks. ICML 2014.
+        - Gu, Levine, Sutskever, Mnih. MuProp: Unbiased Backpropagation for
+          Stochastic Neural Networks. ICLR 2016 (DARN's estimator restated
+          beside MuProp's).
     """
+    f = _check_callable(f)
     kind = _check_kind(kind)
-    sample = tf.convert_to_tensor(sample)
+    sample = tf.stop_gradient(tf.convert_to_tensor(sample))
     if kind == "bernoulli":
         point = tf.fill(tf.shape(sample), tf.constant(0.5, sample.dtype))
     else:
+        axis = _checks.axis(axis, sample.shape.rank)
         depth = tf.cast(tf.shape(sample)[axis], sample.dtype)
         point = tf.ones_like(sample) / depth
-    return taylor_control_variate(f, sample, point)
+    _, slope = _value_and_slope(f, point)
+    return tf.stop_gradient(_sum_per_example(slope * (sample - point)))
 
 
 def surrogate_loss(f, log_q, signal=None, analytic=0.0):

@@ -415,14 +415,14 @@ def _score_function_rows():
     for name, call in [
             ("taylor_control_variate", lambda: sf.taylor_control_variate(
                 "f", X, X)),
-            ("darn_control_variate", lambda: sf.darn_control_variate(
+            ("darn_learning_signal", lambda: sf.darn_learning_signal(
                 None, X))]:
         add(Bad(f"score_function.{name}(f not callable)", call, ValueError,
                 _invalid("f"), "f"))
     for name, call in [
             ("muprop_control_variate", lambda: sf.muprop_control_variate(
                 f, X, X, kind="gaussian")),
-            ("darn_control_variate", lambda: sf.darn_control_variate(
+            ("darn_learning_signal", lambda: sf.darn_learning_signal(
                 f, X, kind="normal"))]:
         add(Bad(f"score_function.{name}(kind=?)", call, ValueError,
                 _invalid("kind"), "kind"))

@@ -61,8 +61,8 @@ def per_sample_gradients(estimator, seed=0, reducer=None):
             cv = sf.muprop_control_variate(f_categorical, z, tiled)
             loss = sf.surrogate_loss(f, log_q, f - cv.value, cv.analytic)
         elif estimator == "darn":
-            cv = sf.darn_control_variate(f_categorical, z, "categorical")
-            loss = sf.surrogate_loss(f, log_q, f - cv.value, cv.analytic)
+            signal = sf.darn_learning_signal(f_categorical, z, "categorical")
+            loss = sf.surrogate_loss(f, log_q, signal)
         total = tf.reduce_sum(loss)
     return tape.gradient(total, tiled).numpy().astype(np.float64)
 
@@ -91,10 +91,30 @@ def test_unbiased_estimators_match_the_exact_gradient(estimator,
     assert np.all(z_scores(grads, exact_categorical()) < 4.5)
 
 
-def test_darn_is_biased():
-    # DARN omits the analytic term of its Taylor control variate: its mean
-    # gradient misses the exact one by many standard errors.
+def linearization_gradient(f, theta, point, mean_of):
+    """<f'(point), grad E_q[z]>: DARN's mean in closed form (the slope taken
+    by the tape here, the mean's gradient through `mean_of`)."""
+    point = tf.constant(point)
+    with tf.GradientTape() as tape:
+        tape.watch(point)
+        total = tf.reduce_sum(f(point))
+    slope = tape.gradient(total, point)
+    theta = tf.constant(theta)
+    with tf.GradientTape() as tape:
+        tape.watch(theta)
+        linear = tf.reduce_sum(slope * mean_of(theta))
+    return tape.gradient(linear, theta).numpy()
+
+
+def test_darn_mean_is_the_gradient_of_the_linearization():
+    # E[<f'(1/K), z - 1/K> grad log q] = <f'(1/K), grad softmax(theta)>:
+    # a statistical test (4.5 standard errors per coordinate) against the
+    # closed form, which is not the exact gradient on this loss.
     grads = per_sample_gradients("darn")
+    reference = linearization_gradient(
+        f_categorical, THETA[None], np.full((1, 2, 3), 1 / 3, np.float32),
+        tf.nn.softmax)[0]
+    assert np.all(z_scores(grads, reference) < 4.5)
     assert z_scores(grads, exact_categorical()).max() > 10
 
 
@@ -159,7 +179,7 @@ def f_bernoulli(z):
     return tf.square(s - 0.7) + tf.sin(3.0 * s)
 
 
-def test_bernoulli_muprop_unbiased_and_darn_biased():
+def test_bernoulli_muprop_unbiased_and_darn_mean_as_derived():
     units = tf.constant(PHI)
     configs = tf.constant(list(itertools.product([0.0, 1.0], repeat=3)))
     with tf.GradientTape() as tape:
@@ -176,15 +196,85 @@ def test_bernoulli_muprop_unbiased_and_darn_biased():
             z = sf.sample_bernoulli(tiled, seed=3)
             f = f_bernoulli(z)
             log_q = sf.bernoulli_log_prob(z, tiled)
-            cv = (sf.muprop_control_variate(f_bernoulli, z, tiled,
-                                            "bernoulli") if which == "muprop"
-                  else sf.darn_control_variate(f_bernoulli, z))
-            total = tf.reduce_sum(
-                sf.surrogate_loss(f, log_q, f - cv.value, cv.analytic))
+            if which == "muprop":
+                cv = sf.muprop_control_variate(f_bernoulli, z, tiled,
+                                               "bernoulli")
+                loss = sf.surrogate_loss(f, log_q, f - cv.value, cv.analytic)
+            else:
+                loss = sf.surrogate_loss(
+                    f, log_q, sf.darn_learning_signal(f_bernoulli, z))
+            total = tf.reduce_sum(loss)
         return tape.gradient(total, tiled).numpy().astype(np.float64)
 
     assert np.all(z_scores(grads("muprop"), exact) < 4.5)
-    assert z_scores(grads("darn"), exact).max() > 10
+    darn = grads("darn")
+    reference = linearization_gradient(
+        f_bernoulli, PHI[None], np.full((1, 3), 0.5, np.float32),
+        tf.sigmoid)[0]
+    assert np.all(z_scores(darn, reference) < 4.5)
+    # This loss (a sine of the units' sum) is far from linear: biased.
+    assert z_scores(darn, exact).max() > 10
+
+
+# DARN against the exact gradient, both by enumeration over the 256
+# configurations of 8 Bernoulli units: close for a loss that is nearly
+# linear in the units, far for a strongly non-linear one.
+PHI8 = np.array([0.4, -1.0, 1.3, 0.0, -0.3, 2.0, -1.7, 0.8], np.float32)
+W8 = np.array([1.0, -0.5, 0.8, -1.2, 0.3, 0.6, -0.9, 1.5], np.float32)
+CONFIGS8 = np.array(list(itertools.product([0.0, 1.0], repeat=8)),
+                    np.float32)
+
+
+def nearly_linear(z):
+    s = tf.linalg.matvec(tf.reshape(z, (-1, 8)), tf.constant(W8))
+    return s + 0.02 * tf.square(s)
+
+
+def strongly_nonlinear(z):
+    s = tf.linalg.matvec(tf.reshape(z, (-1, 8)), tf.constant(W8))
+    return tf.square(s - 0.5) + 2.0 * tf.cos(3.0 * s)
+
+
+def enumerated_gradients(f):
+    """(exact gradient, DARN's mean), each summed over all 256 samples
+    weighted by their probabilities."""
+    units = tf.constant(np.broadcast_to(PHI8, CONFIGS8.shape))
+    z = tf.constant(CONFIGS8)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(units)
+        log_q = sf.bernoulli_log_prob(z, units)
+        weight = tf.stop_gradient(tf.exp(log_q))
+        expectation = tf.reduce_sum(tf.exp(log_q) * f(z))
+        darn = tf.reduce_sum(weight * sf.surrogate_loss(
+            tf.zeros(len(CONFIGS8)), log_q, sf.darn_learning_signal(f, z)))
+    exact = tf.reduce_sum(tape.gradient(expectation, units), 0).numpy()
+    mean = tf.reduce_sum(tape.gradient(darn, units), 0).numpy()
+    return exact.astype(np.float64), mean.astype(np.float64)
+
+
+def cosine_and_relative_error(estimate, exact):
+    cosine = estimate @ exact / np.linalg.norm(estimate) / np.linalg.norm(
+        exact)
+    return cosine, np.linalg.norm(estimate - exact) / np.linalg.norm(exact)
+
+
+def test_darn_is_close_for_a_nearly_linear_loss():
+    cosine, error = cosine_and_relative_error(
+        *reversed(enumerated_gradients(nearly_linear)))
+    # Measured: cosine 0.99999, relative error 0.041 (DARN's mean is the
+    # linearization's gradient; the quadratic term is what it misses).
+    assert cosine > 0.999
+    assert error < 0.08
+
+
+def test_darn_is_biased_for_a_strongly_nonlinear_loss():
+    cosine, error = cosine_and_relative_error(
+        *reversed(enumerated_gradients(strongly_nonlinear)))
+    # Measured: cosine -0.996, relative error 2.21: the slope at 1/2 of
+    # cos(3 s) points the other way from the flip differences, and DARN's
+    # mean is the opposite of the gradient.
+    assert cosine < 0
+    assert error > 1.0
 
 
 def test_surrogate_value_is_the_loss_and_masked_classes_stay_finite():

@@ -26,6 +26,20 @@ _TEMPERATURE_RANGE = f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]"
 _TEMPERATURE_EXPECTED = f"a positive, finite float in {_TEMPERATURE_RANGE}"
 
 
+def tensorflow_backend(func):
+    """Raises a clear error when Keras runs on a backend other than
+    TensorFlow, naming the backend: the ops are TensorFlow functions today,
+    and a JAX tracer or a torch tensor would otherwise fail later with an
+    error about the argument's type."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise NotImplementedError(
+            f"`keras_gumbel.{func}` runs on Keras's TensorFlow backend only "
+            f"(for now). Received: Keras backend {backend!r}. Set "
+            "KERAS_BACKEND=tensorflow before importing Keras; JAX and PyTorch "
+            "support is planned.")
+
+
 def invalid(name, expected, received):
     """The `ValueError` for argument `name`: what was expected, received."""
     if isinstance(received, np.generic):
@@ -346,6 +360,8 @@ def not_keras_tensor(x, name, func):
 
 def logits_tensor(logits, func):
     """`logits` as a floating-point tensor of rank >= 1."""
+    tensorflow_backend(func if func.startswith("score_function.")
+                       else f"ops.{func}")
     not_keras_tensor(logits, "logits", func)
     if isinstance(logits, keras.Variable):
         logits = logits.value

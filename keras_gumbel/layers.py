@@ -64,6 +64,7 @@ class GumbelLayer(keras.layers.Layer):
         inference_mode="sample",
         **kwargs,
     ):
+        _checks.tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
         temperature = _checks.scalar_temperature(
             temperature, expected="a positive float (the layer holds one "

@@ -131,6 +131,7 @@ def sample_gumbel(shape, dtype="float32", seed=None):
     Returns:
         A tensor of `shape` and `dtype`.
     """
+    _checks.tensorflow_backend("ops.sample_gumbel")
     dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
     u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
@@ -143,6 +144,7 @@ def sample_logistic(shape, dtype="float32", seed=None):
     The difference of two independent Gumbel(0, 1) draws, from one uniform.
     Arguments as in `sample_gumbel`.
     """
+    _checks.tensorflow_backend("ops.sample_logistic")
     dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
     u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))

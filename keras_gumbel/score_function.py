@@ -93,12 +93,14 @@ def sample_categorical(logits, axis=-1, seed=None):
     Returns:
         A tensor of the shape and dtype of `logits`, one 1 per row.
     """
+    _checks.tensorflow_backend("score_function.sample_categorical")
     return tf.stop_gradient(
         ops.gumbel_softmax(logits, hard=True, axis=axis, seed=seed))
 
 
 def sample_bernoulli(logits, seed=None):
     """0/1 samples of `Bernoulli(sigmoid(logits))`, with no gradient."""
+    _checks.tensorflow_backend("score_function.sample_bernoulli")
     return tf.stop_gradient(ops.gumbel_sigmoid(logits, hard=True, seed=seed))
 
 
@@ -126,6 +128,7 @@ def bernoulli_log_prob(sample, logits):
 
 
 def _check_callable(f, name="f"):
+    _checks.tensorflow_backend("score_function")
     if not callable(f):
         raise _checks.invalid(
             name, "a function of the sample returning the loss per example",
@@ -302,6 +305,7 @@ def surrogate_loss(f, log_q, signal=None, analytic=0.0):
     Returns:
         `(batch,)`; average it over the batch for the training loss.
     """
+    _checks.tensorflow_backend("score_function.surrogate_loss")
     f = tf.convert_to_tensor(f)
     log_q = tf.cast(tf.convert_to_tensor(log_q), f.dtype)
     signal = f if signal is None else tf.cast(signal, f.dtype)
@@ -366,6 +370,7 @@ class VarianceReduction(keras.layers.Layer):
     """
 
     def __init__(self, decay=0.8, center=True, normalize=True, **kwargs):
+        _checks.tensorflow_backend("score_function.VarianceReduction")
         super().__init__(**kwargs)
         if (isinstance(decay, (bool, np.bool_))
                 or not isinstance(decay, numbers.Real)

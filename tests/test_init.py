@@ -76,3 +76,37 @@ def test_no_module_uses_another_modules_private_names():
                           "callbacks.py", "score_function.py")]
     found = {os.path.basename(p): _private_reach_ins(p) for p in paths}
     assert found == {os.path.basename(p): [] for p in paths}
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_another_backend_gets_an_error_naming_it(backend, monkeypatch):
+    # Until the library runs on every backend, Keras on JAX or PyTorch gets
+    # an error that names the backend at the first layer, op or
+    # score-function piece, instead of one about the type of a tracer.
+    import keras
+    import numpy as np
+
+    from keras_gumbel import score_function as sf
+
+    x = np.zeros((2, 3), "float32")
+    calls = {
+        "STGumbel": lambda: keras_gumbel.STGumbel(),
+        "GumbelSigmoid": lambda: keras_gumbel.GumbelSigmoid(),
+        "ops.gumbel_softmax": lambda: keras_gumbel.ops.gumbel_softmax(x),
+        "ops.reinmax": lambda: keras_gumbel.ops.reinmax(x),
+        "ops.sample_gumbel": lambda: keras_gumbel.ops.sample_gumbel((2, 3)),
+        "score_function.sample_categorical": lambda: sf.sample_categorical(x),
+        "score_function": lambda: sf.darn_learning_signal(
+            lambda z: z, x),
+        "score_function.surrogate_loss": lambda: sf.surrogate_loss(
+            x[:, 0], x[:, 0]),
+        "score_function.VarianceReduction": lambda: sf.VarianceReduction(),
+    }
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    for name, call in calls.items():
+        with pytest.raises(NotImplementedError) as error:
+            call()
+        message = str(error.value)
+        assert f"`keras_gumbel.{name}`" in message, (name, message)
+        assert f"Received: Keras backend '{backend}'" in message, message
+        assert "KERAS_BACKEND=tensorflow" in message

@@ -234,11 +234,11 @@ def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
 
     the change of `f` between the sample and the centre, linearized (for a
     single unit, `f'(1/2) (z - 1/2)` is half the Taylor estimate of the
-    difference between `z` and its flip). Gu et al. (2016, MuProp) compare
-    against DARN in this form. (Neither paper's text was reachable from the
-    machine this was written on, so no equation number is cited: the form
-    is the one their descriptions give, and the tests check its defining
-    property by enumeration.) Its mean is
+    difference between `z` and its flip). This is DARN as the Gumbel-Softmax
+    paper's comparison (after Gu et al. 2016, MuProp) is read here; neither
+    paper's text was reachable from the machine this was written on, so no
+    equation number is cited, and the tests check the estimator's defining
+    property by enumeration. Its mean is
     `<f'(z_bar), grad E_q[z]>` exactly, because
     `E_q[(z - z_bar) grad log q(z)] = grad E_q[z]` for any `z_bar` that does
     not depend on the sample: the gradient of `f`'s linearization at
@@ -266,8 +266,7 @@ def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
         - Gregor, Danihelka, Mnih, Blundell, Wierstra. Deep AutoRegressive
           Networks. ICML 2014.
         - Gu, Levine, Sutskever, Mnih. MuProp: Unbiased Backpropagation for
-          Stochastic Neural Networks. ICLR 2016 (DARN's estimator restated
-          beside MuProp's).
+          Stochastic Neural Networks. ICLR 2016.
     """
     f = _check_callable(f)
     kind = _check_kind(kind)

@@ -13,21 +13,37 @@ Public names:
   pieces of a `train_step` for score-function estimators.
 """
 
-from keras_gumbel import ops
-from keras_gumbel import score_function
-from keras_gumbel.callbacks import TemperatureAnnealing
-from keras_gumbel.callbacks import find_gumbel_layers
-from keras_gumbel.layers import GumbelRao
-from keras_gumbel.layers import GumbelRaoSigmoid
-from keras_gumbel.layers import GumbelSigmoid
-from keras_gumbel.layers import GumbelSoftmax
-from keras_gumbel.layers import ReinMax
-from keras_gumbel.layers import ReinMaxSigmoid
-from keras_gumbel.layers import STGumbel
-from keras_gumbel.layers import STGumbelSigmoid
-from keras_gumbel.layers import StraightThrough
-from keras_gumbel.layers import StraightThroughSigmoid
-from keras_gumbel.version import __version__
+import os as _os
+
+try:
+    import keras as _keras  # noqa: F401  (Keras imports its backend here)
+except ImportError as _error:
+    _backend_name = _os.environ.get(
+        "KERAS_BACKEND", "set in ~/.keras/keras.json, TensorFlow by default")
+    raise ImportError(
+        "keras_gumbel needs Keras 3 with one of its backends installed: "
+        f"importing Keras on its backend ({_backend_name}) failed with "
+        f"{type(_error).__name__}: {_error}. Install the backend you use "
+        "with keras_gumbel's extras: pip install 'keras_gumbel[tensorflow]', "
+        "'keras_gumbel[jax]' or 'keras_gumbel[torch]' (from a checkout: "
+        "pip install '.[jax]'), and set KERAS_BACKEND to tensorflow, jax or "
+        "torch to match.") from _error
+
+from keras_gumbel import ops  # noqa: E402
+from keras_gumbel import score_function  # noqa: E402
+from keras_gumbel.callbacks import TemperatureAnnealing  # noqa: E402
+from keras_gumbel.callbacks import find_gumbel_layers  # noqa: E402
+from keras_gumbel.layers import GumbelRao  # noqa: E402
+from keras_gumbel.layers import GumbelRaoSigmoid  # noqa: E402
+from keras_gumbel.layers import GumbelSigmoid  # noqa: E402
+from keras_gumbel.layers import GumbelSoftmax  # noqa: E402
+from keras_gumbel.layers import ReinMax  # noqa: E402
+from keras_gumbel.layers import ReinMaxSigmoid  # noqa: E402
+from keras_gumbel.layers import STGumbel  # noqa: E402
+from keras_gumbel.layers import STGumbelSigmoid  # noqa: E402
+from keras_gumbel.layers import StraightThrough  # noqa: E402
+from keras_gumbel.layers import StraightThroughSigmoid  # noqa: E402
+from keras_gumbel.version import __version__  # noqa: E402
 
 __all__ = [
     "GumbelSoftmax",

@@ -14,7 +14,8 @@ import numbers
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from keras_gumbel import _backend
 
 # Temperatures outside this range are rejected: below it, logits / tau
 # overflows float32 (to inf, then NaN in the softmax) for logits as small as
@@ -24,20 +25,6 @@ MIN_TEMPERATURE = 1e-20
 MAX_TEMPERATURE = 1e20
 _TEMPERATURE_RANGE = f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]"
 _TEMPERATURE_EXPECTED = f"a positive, finite float in {_TEMPERATURE_RANGE}"
-
-
-def tensorflow_backend(func):
-    """Raises a clear error when Keras runs on a backend other than
-    TensorFlow, naming the backend: the ops are TensorFlow functions today,
-    and a JAX tracer or a torch tensor would otherwise fail later with an
-    error about the argument's type."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise NotImplementedError(
-            f"`keras_gumbel.{func}` runs on Keras's TensorFlow backend only "
-            f"(for now). Received: Keras backend {backend!r}. Set "
-            "KERAS_BACKEND=tensorflow before importing Keras; JAX and PyTorch "
-            "support is planned.")
 
 
 def invalid(name, expected, received):
@@ -135,9 +122,12 @@ def layer_seed(value):
 
 def shape(value):
     """A shape: a sequence of non-negative ints, or a 1-D integer tensor."""
-    if isinstance(value, (tf.Tensor, tf.Variable)):
-        if value.dtype.is_integer and value.shape.rank == 1:
-            return value
+    if keras.ops.is_tensor(value) or isinstance(value, keras.Variable):
+        dtype = keras.backend.standardize_dtype(value.dtype)
+        if "int" in dtype and _backend.rank(value) == 1:
+            if _backend.is_tensorflow():
+                return value
+            return tuple(int(d) for d in keras.ops.convert_to_numpy(value))
         raise invalid("shape", "a 1-D integer tensor or a tuple of "
                       "non-negative integers", value)
     if isinstance(value, (list, tuple)) and all(
@@ -147,14 +137,18 @@ def shape(value):
 
 
 def float_dtype(value, name="dtype"):
-    """`value` as a floating-point `tf.DType`."""
+    """`value` as the name of a floating-point dtype, e.g. "float32"."""
     try:
-        dtype = tf.as_dtype(keras.backend.standardize_dtype(value))
-    except (TypeError, ValueError):
+        dtype = keras.backend.standardize_dtype(value)
+    except (TypeError, ValueError, AttributeError):
         raise invalid(name, "a floating-point dtype", value) from None
-    if not dtype.is_floating:
-        raise invalid(name, "a floating-point dtype", dtype.name)
+    if not _is_float_name(dtype):
+        raise invalid(name, "a floating-point dtype", dtype)
     return dtype
+
+
+def _is_float_name(dtype):
+    return dtype.startswith("float") or dtype.startswith("bfloat")
 
 
 # --------------------------------------------------------------------------
@@ -217,43 +211,43 @@ def _is_symbolic(x):
 def temperature_tensor(temperature, dtype):
     """Converts `temperature` to a tensor of `dtype`, validating its values.
 
-    Python numbers and eager tensors are checked now (a `ValueError`);
-    symbolic tensors inside a `tf.function` get a run-time assertion, which XLA
-    drops.
+    Python numbers and concrete (eager) tensors are checked now (a
+    `ValueError`); traced tensors inside a `tf.function` get a run-time
+    assertion, which XLA drops; traced JAX and compiled PyTorch tensors are
+    not checked.
     """
     if _is_symbolic(temperature):
         raise invalid(
-            "temperature", "a float or a TensorFlow tensor, not a symbolic "
-            "Keras tensor", temperature)
+            "temperature", "a float or a tensor, not a symbolic Keras "
+            "tensor", temperature)
     if isinstance(temperature, (numbers.Real, np.ndarray, np.generic)):
         temperature_value(temperature)
-        return tf.constant(temperature, dtype)
+        return keras.ops.convert_to_tensor(
+            np.asarray(temperature, dtype=dtype))
     if isinstance(temperature, keras.Variable):
         temperature = temperature.value
     if temperature is None:
         raise invalid("temperature", "a positive float or a float tensor",
                       temperature)
     try:
-        tau = tf.convert_to_tensor(temperature)
-    except (TypeError, ValueError):
+        tau = keras.ops.convert_to_tensor(temperature)
+    except (TypeError, ValueError, RuntimeError):
         raise invalid("temperature", "a positive float or a float tensor",
                       temperature) from None
-    if tau.dtype == tf.bool or not (tau.dtype.is_floating
-                                    or tau.dtype.is_integer):
+    tau_dtype = keras.backend.standardize_dtype(tau.dtype)
+    if tau_dtype == "bool" or not (_is_float_name(tau_dtype)
+                                   or "int" in tau_dtype):
         raise invalid("temperature", "a float tensor", temperature)
-    tau = tf.cast(tau, dtype)
-    if tf.executing_eagerly():
-        temperature_value(tau.numpy())
+    tau = keras.ops.cast(tau, dtype)
+    if _backend.is_concrete(tau):
+        temperature_value(keras.ops.convert_to_numpy(tau))
         return tau
-    message = ("Invalid value received for argument `temperature`: "
-               f"expected positive, finite values in {_TEMPERATURE_RANGE}.")
-    tau = tf.debugging.assert_all_finite(tau, message)
-    with tf.control_dependencies([
-            tf.debugging.assert_greater_equal(
-                tau, tf.constant(MIN_TEMPERATURE, dtype), message=message),
-            tf.debugging.assert_less_equal(
-                tau, tf.constant(MAX_TEMPERATURE, dtype), message=message)]):
-        return tf.identity(tau)
+    if not _backend.is_tensorflow():
+        return tau
+    return _backend.assert_in_range(
+        tau, MIN_TEMPERATURE, MAX_TEMPERATURE,
+        "Invalid value received for argument `temperature`: expected "
+        f"positive, finite values in {_TEMPERATURE_RANGE}.")
 
 
 def temperature_shape(tau, x):
@@ -265,49 +259,45 @@ def temperature_shape(tau, x):
     unknown when traced, a run-time assertion takes over (XLA needs static
     shapes, so there the static check always decides).
     """
-    tau_shape, x_shape = tau.shape, x.shape
+    tau_shape, x_shape = _static_shape(tau), _static_shape(x)
     expected = (
         "a scalar, or a tensor whose broadcast with the logits has the "
         f"logits' shape {_shape_text(x_shape)} (rank <= the logits' rank, "
         "and each dimension 1 or the logits' dimension)")
-    if tau_shape.rank == 0:
+    if tau_shape == ():
         return tau
-    decided = tau_shape.rank is not None and x_shape.rank is not None
+    decided = tau_shape is not None and x_shape is not None
     if decided:
-        if tau_shape.rank > x_shape.rank:
+        if len(tau_shape) > len(x_shape):
             raise _bad_temperature_shape(expected, tau_shape)
-        for t, d in zip(reversed(tau_shape.as_list()),
-                        reversed(x_shape.as_list())):
+        for t, d in zip(reversed(tau_shape), reversed(x_shape)):
             if t == 1:
                 continue
             if t is None or d is None:
                 decided = False
             elif t != d:
                 raise _bad_temperature_shape(expected, tau_shape)
-    if decided:
+    if decided or not _backend.is_tensorflow():
         return tau
-    tau_dims, x_dims = tf.shape(tau), tf.shape(x)
-    rank_ok = tf.size(tau_dims) <= tf.size(x_dims)
-
-    def dims_ok():
-        x_tail = x_dims[tf.size(x_dims) - tf.size(tau_dims):]
-        return tf.reduce_all((tau_dims == 1) | (tau_dims == x_tail))
-
-    ok = tf.cond(rank_ok, dims_ok, lambda: tf.constant(False))
-    check = tf.debugging.Assert(ok, [
+    return _backend.assert_broadcasts_to(
+        tau, x,
         "Invalid value received for argument `temperature`: expected a "
         "temperature whose broadcast with the logits has the shape of the "
-        "logits. "
-        "Received: temperature with shape", tau_dims, "and logits with shape",
-        x_dims])
-    with tf.control_dependencies([check]):
-        return tf.identity(tau)
+        "logits. Received: temperature with shape", "and logits with shape")
+
+
+def _static_shape(x):
+    """The static shape of tensor `x` as a tuple (None for unknown
+    dimensions), or None where its rank is unknown (traced TensorFlow)."""
+    if _backend.rank(x) is None:
+        return None
+    return tuple(None if d is None else int(d) for d in x.shape)
 
 
 def _shape_text(shape):
-    if shape.rank is None:
+    if shape is None:
         return "(unknown)"
-    return str(tuple(shape.as_list()))
+    return str(tuple(shape))
 
 
 def _bad_temperature_shape(expected, tau_shape):
@@ -337,20 +327,20 @@ def not_keras_tensor(x, name, func):
     """Raises if `x` is a symbolic Keras tensor, pointing to the layers."""
     if _is_symbolic(x) and func.startswith("score_function."):
         raise ValueError(
-            f"`keras_gumbel.{func}` is a TensorFlow function and cannot take "
+            f"`keras_gumbel.{func}` works on tensors and cannot take "
             f"a symbolic Keras input. Received: {name}={x}. Call it on "
             "tensors, in a `train_step` (see the README's score-function "
             "example).")
     if _is_symbolic(x) and func in _ESTIMATOR_LAYERS:
         raise ValueError(
-            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
+            f"`keras_gumbel.ops.{func}` works on tensors and cannot "
             f"take a symbolic Keras input. Received: {name}={x}. In a "
             "functional model, use its layer instead: "
             f"`keras_gumbel.{_ESTIMATOR_LAYERS[func]}`."
         )
     if _is_symbolic(x):
         raise ValueError(
-            f"`keras_gumbel.ops.{func}` is a TensorFlow function and cannot "
+            f"`keras_gumbel.ops.{func}` works on tensors and cannot "
             f"take a symbolic Keras input. Received: {name}={x}. In a "
             "functional model, use the layers instead: "
             "`keras_gumbel.GumbelSoftmax`, `STGumbel`, `GumbelSigmoid` or "
@@ -360,28 +350,27 @@ def not_keras_tensor(x, name, func):
 
 def logits_tensor(logits, func):
     """`logits` as a floating-point tensor of rank >= 1."""
-    tensorflow_backend(func if func.startswith("score_function.")
-                       else f"ops.{func}")
     not_keras_tensor(logits, "logits", func)
     if isinstance(logits, keras.Variable):
         logits = logits.value
-    if logits is None:
+    if logits is None or isinstance(logits, (str, bytes, dict)):
         raise invalid("logits", "a float tensor", logits)
     try:
-        x = tf.convert_to_tensor(logits)
-    except (TypeError, ValueError):
+        x = keras.ops.convert_to_tensor(logits)
+    except (TypeError, ValueError, RuntimeError):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected a float "
-            "tensor (or something `tf.convert_to_tensor` turns into one, "
-            f"with a rectangular shape). Received: logits of type "
+            "tensor (or something `keras.ops.convert_to_tensor` turns into "
+            f"one, with a rectangular shape). Received: logits of type "
             f"{type(logits).__name__}") from None
-    if not x.dtype.is_floating:
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not _is_float_name(dtype):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected a "
             "floating-point tensor of unnormalized log-probabilities. "
-            f"Received: logits with dtype={x.dtype.name}"
+            f"Received: logits with dtype={dtype}"
         )
-    if x.shape.rank == 0:
+    if _backend.rank(x) == 0:
         raise ValueError(
             "Invalid value received for argument `logits`. Expected a tensor "
             "of rank >= 1 (the classes along `axis`). Received: logits with "
@@ -395,7 +384,7 @@ def logit_values(x, axis=None, allow_plus_inf=False):
 
     Inside a compiled function the values are not known when it is traced,
     and checking them at run time would cost a pass over the tensor in every
-    training step: there, NaN in gives NaN out, as for any TensorFlow op.
+    training step: there, NaN in gives NaN out, as for any backend op.
 
     Args:
         x: the logits, a tensor.
@@ -403,17 +392,19 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             class that is not `-inf`), or None for binary logits.
         allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
     """
-    if not (tf.executing_eagerly() and hasattr(x, "numpy")):
+    if not _backend.is_concrete(x):
         return
+    ops = keras.ops
     # Both checks in one read back from the device: "no NaN (and no +inf)"
     # is one comparison (NaN < inf is false), a row is all masked where its
     # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.
-    values_ok = (tf.reduce_all(~tf.math.is_nan(x)) if allow_plus_inf
-                 else tf.reduce_all(x < np.inf))
-    rows_ok = (tf.reduce_all(tf.reduce_max(x, axis=axis) > -np.inf)
-               if axis is not None and x.shape.rank else tf.constant(True))
-    values_ok, rows_ok = tf.stack([values_ok, rows_ok]).numpy()
-    if not values_ok and bool(tf.reduce_any(tf.math.is_nan(x))):
+    values_ok = (ops.all(ops.logical_not(ops.isnan(x))) if allow_plus_inf
+                 else ops.all(x < np.inf))
+    rows_ok = (ops.all(ops.max(x, axis=axis) > -np.inf)
+               if axis is not None and _backend.rank(x)
+               else ops.convert_to_tensor(True))
+    values_ok, rows_ok = ops.convert_to_numpy(ops.stack([values_ok, rows_ok]))
+    if not values_ok and bool(ops.convert_to_numpy(ops.any(ops.isnan(x)))):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected finite "
             "logits, or -inf to mask a class. Received: logits containing "

@@ -11,7 +11,6 @@ says which op it calls, and `GumbelLayer` does the rest.
 import math
 
 import keras
-import tensorflow as tf
 
 from keras_gumbel import _checks
 from keras_gumbel import ops
@@ -64,7 +63,6 @@ class GumbelLayer(keras.layers.Layer):
         inference_mode="sample",
         **kwargs,
     ):
-        _checks.tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
         temperature = _checks.scalar_temperature(
             temperature, expected="a positive float (the layer holds one "
@@ -122,9 +120,9 @@ class GumbelLayer(keras.layers.Layer):
 
     def temperature_tensor(self):
         """The current temperature as a float32 scalar tensor (traceable)."""
-        value = tf.convert_to_tensor(self._temperature_variable.value)
+        value = keras.ops.convert_to_tensor(self._temperature_variable.value)
         if self.learn_temperature:
-            value = tf.math.exp(value)
+            value = keras.ops.exp(value)
         return value
 
     @property

@@ -3,9 +3,11 @@
 Also here: exact categorical and Bernoulli samples with other gradient
 estimators (straight-through, ReinMax, Gumbel-Rao), on the same noise.
 
-Everything here is a TensorFlow function of tensors: the layers in
-`keras_gumbel.layers` read their temperature variable and seed generator and
-call these functions, adding no math of their own.
+Everything here is a function of the Keras backend's tensors, written once
+on `keras.ops` (what differs between TensorFlow, JAX and PyTorch is in the
+private `keras_gumbel._backend`): the layers in `keras_gumbel.layers` read
+their temperature variable and seed generator and call these functions,
+adding no math of their own.
 
 Numerics, in one place:
 
@@ -14,7 +16,8 @@ Numerics, in one place:
   finite for every draw. No `+1e-20` guard: that constant is 0 in float16.
 - float16 and bfloat16 inputs are computed in float32 (noise, division by the
   temperature, softmax) and the result is cast back to the input's dtype.
-- The gradients are written by hand (`tf.custom_gradient`) so that logits of
+- The gradients are written by hand (`tf.custom_gradient` on TensorFlow,
+  `keras.ops.custom_gradient` on the other backends) so that logits of
   `-inf` (masked classes) give zero gradient instead of `inf * 0 = NaN`, and so
   that the gradient with respect to the temperature stays finite at small
   temperatures and large logits.
@@ -31,8 +34,8 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_gumbel import _backend
 from keras_gumbel import _checks
 from keras_gumbel._checks import MAX_TEMPERATURE  # noqa: F401
 from keras_gumbel._checks import MIN_TEMPERATURE  # noqa: F401
@@ -56,11 +59,8 @@ __all__ = [
     "gumbel_rao_sigmoid",
 ]
 
-_HALF_DTYPES = (tf.float16, tf.bfloat16)
-
-
-def _compute_dtype(dtype):
-    return tf.float32 if dtype in _HALF_DTYPES else dtype
+K = keras.ops
+_compute_dtype = _backend.compute_dtype
 
 
 # --------------------------------------------------------------------------
@@ -68,50 +68,10 @@ def _compute_dtype(dtype):
 # --------------------------------------------------------------------------
 
 
-def _seed_pair(seed):
-    """A stateless seed (two int32) drawn with `keras.random`'s semantics.
-
-    `seed` is None, an int or a `keras.random.SeedGenerator`, and means what
-    it means to `keras.random`: an int gives the same pair on every call, a
-    generator a new pair each call, None the global generator (reproducible
-    after `keras.utils.set_random_seed`). Drawing two integers costs nothing.
-    """
-    return keras.random.randint(
-        (2,), minval=0, maxval=2**31 - 1, dtype="int32", seed=seed)
-
-
 def _uniform(shape, dtype, seed):
-    """Uniform noise on `[tiny, 1)`, computed in `dtype`.
-
-    The floor is the smallest *normal* number: anything smaller (0, or a
-    subnormal flushed to 0) would make `log(u)` infinite. The algorithm is
-    Philox, named: under XLA on a CPU the default (`auto_select`) is much
-    slower (see benchmarks/results.md).
-
-    Eagerly, the draw runs as one call of a traced function: the same ops
-    and numbers, without the Python overhead of running
-    `tf.random.stateless_uniform`'s ops one by one.
-    """
-    return _uniform_from_pair(shape, dtype, _seed_pair(seed))
-
-
-def _uniform_from_pair(shape, dtype, seed_pair):
-    """`_uniform` from a stateless seed pair already drawn."""
-    if tf.executing_eagerly():
-        return _traced_uniform(tf.cast(shape, tf.int64), seed_pair, dtype)
-    return _uniform_ops(shape, dtype, seed_pair)
-
-
-def _uniform_ops(shape, dtype, seed):
-    tiny = np.finfo(dtype.as_numpy_dtype).tiny
-    return tf.random.stateless_uniform(
-        shape, seed=seed, minval=tf.constant(tiny, dtype),
-        maxval=tf.constant(1.0, dtype), dtype=dtype, alg="philox")
-
-
-@tf.function(autograph=False, reduce_retracing=True)
-def _traced_uniform(shape, seed, dtype):
-    return _uniform_ops(shape, dtype, seed)
+    """Uniform noise on `[tiny, 1)`, computed in `dtype` (see
+    `_backend.uniform`), for a seed with `keras.random`'s meaning."""
+    return _backend.uniform(shape, dtype, _backend.seed_pair(seed))
 
 
 def sample_gumbel(shape, dtype="float32", seed=None):
@@ -131,11 +91,10 @@ def sample_gumbel(shape, dtype="float32", seed=None):
     Returns:
         A tensor of `shape` and `dtype`.
     """
-    _checks.tensorflow_backend("ops.sample_gumbel")
     dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
     u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
-    return tf.cast(-tf.math.log(-tf.math.log(u)), dtype)
+    return K.cast(-K.log(-K.log(u)), dtype)
 
 
 def sample_logistic(shape, dtype="float32", seed=None):
@@ -144,12 +103,11 @@ def sample_logistic(shape, dtype="float32", seed=None):
     The difference of two independent Gumbel(0, 1) draws, from one uniform.
     Arguments as in `sample_gumbel`.
     """
-    _checks.tensorflow_backend("ops.sample_logistic")
     dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
     u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
     # u < 1 strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too.
-    return tf.cast(tf.math.log(u) - tf.math.log1p(-u), dtype)
+    return K.cast(K.log(u) - K.log1p(-u), dtype)
 
 
 # --------------------------------------------------------------------------
@@ -157,19 +115,13 @@ def sample_logistic(shape, dtype="float32", seed=None):
 # --------------------------------------------------------------------------
 
 
-def _sum_to_shape(grad, shape):
-    """Sums a broadcast gradient back to the `shape` of its input."""
-    reduce_axes, _ = tf.raw_ops.BroadcastGradientArgs(
-        s0=shape, s1=tf.shape(grad))
-    return tf.reshape(tf.reduce_sum(grad, axis=reduce_axes), shape)
-
-
 def _constant_along(tau, rank, axis):
     """Whether `tau`, broadcast to rank `rank`, has size 1 along `axis`
     (False where a rank is unknown when traced: then it is not known)."""
-    if tau.shape.rank is None or rank is None:
+    tau_rank = _backend.rank(tau)
+    if tau_rank is None or rank is None:
         return False
-    position = axis - (rank - tau.shape.rank)
+    position = axis - (rank - tau_rank)
     return position < 0 or tau.shape[position] == 1
 
 
@@ -182,10 +134,10 @@ def _tau_grad(z, s, tau, axis):
     temperatures, large logits). `-inf` entries (masked classes) have `s = 0`
     and contribute 0, not NaN (`multiply_no_nan`).
     """
-    if axis is not None and _constant_along(tau, z.shape.rank, axis):
-        z = z - tf.reduce_max(z, axis=axis, keepdims=True)
-    return _sum_to_shape(
-        -tf.math.multiply_no_nan(z, s) / tau, tf.shape(tau))
+    if axis is not None and _constant_along(tau, _backend.rank(z), axis):
+        z = z - K.max(z, axis=axis, keepdims=True)
+    return _backend.sum_to_shape(
+        -_backend.multiply_no_nan(z, s) / tau, tau)
 
 
 def _relaxed_softmax(perturbed, tau, axis, hard):
@@ -194,22 +146,22 @@ def _relaxed_softmax(perturbed, tau, axis, hard):
     `perturbed` is logits + Gumbel noise; the gradient flows to it and to tau
     (for the one-hot too: the straight-through estimator).
     """
-    depth = tf.shape(perturbed)[axis]
+    depth = _backend.depth(perturbed, axis)
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(p, t):
         z = p / t
-        y = tf.nn.softmax(z, axis=axis)
+        y = _backend.softmax(z, axis=axis)
         if hard:
-            out = tf.one_hot(
-                tf.argmax(z, axis=axis), depth, axis=axis, dtype=y.dtype)
+            out = _backend.one_hot(
+                K.argmax(z, axis=axis), depth, axis, _backend.dtype_name(y))
         else:
             out = y
 
         def grad(dy):
             # The softmax's gradient, also for the hard sample
             # (straight-through): s = y * (dy - <dy, y>).
-            s = y * (dy - tf.reduce_sum(dy * y, axis=axis, keepdims=True))
+            s = y * (dy - K.sum(dy * y, axis=axis, keepdims=True))
             return s / t, _tau_grad(z, s, t, axis)
 
         return out, grad
@@ -220,11 +172,11 @@ def _relaxed_softmax(perturbed, tau, axis, hard):
 def _relaxed_sigmoid(perturbed, tau, hard):
     """sigmoid(perturbed / tau), or `perturbed > 0` (straight-through)."""
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(p, t):
         z = p / t
-        y = tf.math.sigmoid(z)
-        out = tf.cast(z > 0, y.dtype) if hard else y
+        y = K.sigmoid(z)
+        out = K.cast(z > 0, _backend.dtype_name(y)) if hard else y
 
         def grad(dy):
             # y * (1 - y) has no division: finite when y is exactly 0 or 1.
@@ -239,7 +191,7 @@ def _relaxed_sigmoid(perturbed, tau, hard):
 def _temperature(temperature, x):
     """The validated temperature as a tensor of `x`'s dtype; its broadcast
     against the logits `x` must have `x`'s shape."""
-    tau = _checks.temperature_tensor(temperature, x.dtype)
+    tau = _checks.temperature_tensor(temperature, _backend.dtype_name(x))
     return _checks.temperature_shape(tau, x)
 
 
@@ -273,25 +225,25 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
 
     Example:
 
-    >>> logits = tf.math.log([[0.1, 0.6, 0.3]])
+    >>> logits = keras.ops.log([[0.1, 0.6, 0.3]])
     >>> y = gumbel_softmax(logits, temperature=0.5, seed=1)
-    >>> float(tf.reduce_sum(y))  # doctest: +ELLIPSIS
+    >>> float(keras.ops.sum(y))  # doctest: +ELLIPSIS
     1.0...
     """
     x = _checks.logits_tensor(logits, "gumbel_softmax")
     hard = _checks.boolean(hard, "hard")
-    axis = _checks.axis(axis, x.shape.rank)
+    axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
     seed = _checks.seed(seed)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
     tau = _temperature(temperature, x)
-    u = _uniform(tf.shape(x), x.dtype, seed)
+    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
     # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
     # the same numbers with one pass fewer over the tensor.
-    perturbed = x - tf.math.log(-tf.math.log(u))
+    perturbed = x - K.log(-K.log(u))
     y = _relaxed_softmax(perturbed, tau, axis, hard)
-    return tf.cast(y, dtype)
+    return K.cast(y, dtype)
 
 
 def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
@@ -316,12 +268,13 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     hard = _checks.boolean(hard, "hard")
     _checks.logit_values(x, allow_plus_inf=True)
     seed = _checks.seed(seed)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
     tau = _temperature(temperature, x)
-    noise = sample_logistic(tf.shape(x), x.dtype, seed)
-    y = _relaxed_sigmoid(x + noise, tau, hard)
-    return tf.cast(y, dtype)
+    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
+    # Logistic noise as in `sample_logistic`.
+    y = _relaxed_sigmoid(x + (K.log(u) - K.log1p(-u)), tau, hard)
+    return K.cast(y, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -337,7 +290,7 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
 
 def _softmax_vjp(p, g, axis):
     """J(p)^T g = p * (g - <p, g>) along `axis`: zero where p is 0."""
-    return p * (g - tf.reduce_sum(p * g, axis=axis, keepdims=True))
+    return p * (g - K.sum(p * g, axis=axis, keepdims=True))
 
 
 def _categorical_sample(logits, temperature, axis, seed, func):
@@ -349,17 +302,18 @@ def _categorical_sample(logits, temperature, axis, seed, func):
     sample's class index along `axis`.
     """
     x = _checks.logits_tensor(logits, func)
-    axis = _checks.axis(axis, x.shape.rank)
+    axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
     seed = _checks.seed(seed)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    compute = _compute_dtype(dtype)
+    x = K.cast(x, compute)
     tau = _temperature(temperature, x)
-    seed_pair = _seed_pair(seed)
-    u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
-    perturbed = x - tf.math.log(-tf.math.log(u))
-    index = tf.argmax(perturbed, axis=axis)
-    sample = tf.one_hot(index, tf.shape(x)[axis], axis=axis, dtype=x.dtype)
+    seed_pair = _backend.seed_pair(seed)
+    u = _backend.uniform(_backend.shape(x), compute, seed_pair)
+    perturbed = x - K.log(-K.log(u))
+    index = K.argmax(perturbed, axis=axis)
+    sample = _backend.one_hot(index, _backend.depth(x, axis), axis, compute)
     return x, tau, axis, sample, seed_pair, dtype, perturbed, index
 
 
@@ -369,22 +323,23 @@ def _binary_sample(logits, temperature, seed, func):
     x = _checks.logits_tensor(logits, func)
     _checks.logit_values(x, allow_plus_inf=True)
     seed = _checks.seed(seed)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    compute = _compute_dtype(dtype)
+    x = K.cast(x, compute)
     tau = _temperature(temperature, x)
-    seed_pair = _seed_pair(seed)
-    u = _uniform_from_pair(tf.shape(x), x.dtype, seed_pair)
+    seed_pair = _backend.seed_pair(seed)
+    u = _backend.uniform(_backend.shape(x), compute, seed_pair)
     # Logistic noise as in `sample_logistic`.
-    noise = tf.math.log(u) - tf.math.log1p(-u)
+    noise = K.log(u) - K.log1p(-u)
     perturbed = x + noise
-    sample = tf.cast(perturbed > 0, x.dtype)
+    sample = K.cast(perturbed > 0, compute)
     return x, tau, sample, seed_pair, dtype, perturbed
 
 
 def _conditional_seed(seed_pair):
     """The seed of Gumbel-Rao's conditional noise, derived from the seed of
     the sample: reproducible, and independent of the sample's noise."""
-    return tf.random.experimental.stateless_fold_in(seed_pair, 1)
+    return _backend.fold_in(seed_pair, 1)
 
 
 def _draws_axis(axis):
@@ -416,13 +371,13 @@ def _conditional_gumbel(x, top_gumbel, log_uniform, axis):
     exp(A_j) >= 1 and exp(G_0) >= exp(-4.5) keep the log1p's argument
     above 6e-10, so the argmax stays D. Masked classes get +inf.
     """
-    lse = tf.reduce_logsumexp(x, axis=axis, keepdims=True)
+    lse = K.logsumexp(x, axis=axis, keepdims=True)
     excess = lse - x
-    clipped = tf.minimum(excess, 60.0)
+    clipped = K.minimum(excess, 60.0)
     # -exp(clipped) * log(u) = E exp(clipped): the sign folded into the
     # per-class factor, computed once for all draws.
-    scale = -tf.math.exp(clipped)
-    gap = (tf.math.log1p((log_uniform * scale) * tf.math.exp(top_gumbel))
+    scale = -K.exp(clipped)
+    gap = (K.log1p((log_uniform * scale) * K.exp(top_gumbel))
            + (excess - clipped))
     return gap, lse + top_gumbel
 
@@ -435,7 +390,7 @@ def _conditional_logistic(x, sample, logistic):
     Infinite logits give +-inf (the sample is then certain).
     """
     c = 2.0 * sample - 1.0
-    return c * tf.math.softplus(tf.math.softplus(c * x) + logistic)
+    return c * K.softplus(K.softplus(c * x) + logistic)
 
 
 def _rao_fresh_draws(x, sample, index, g, t, axis, num_draws, seed_pair):
@@ -448,32 +403,29 @@ def _rao_fresh_draws(x, sample, index, g, t, axis, num_draws, seed_pair):
     elementwise work and reductions, which XLA fuses.
     """
     draws_axis = _draws_axis(axis)
-    shape = tf.concat([[num_draws], tf.shape(x)], axis=0)
-    log_u = tf.math.log(_uniform_from_pair(
-        shape, x.dtype, _conditional_seed(seed_pair)))
+    shape = _backend.prepend(num_draws, _backend.shape(x))
+    log_u = K.log(_backend.uniform(
+        shape, _backend.dtype_name(x), _conditional_seed(seed_pair)))
     # Each draw's maximum takes the noise of its sample's class, G_0 =
     # -log(-log(u_D)) (independent of the other classes' noise). Gathered
     # where the classes are the last axis, summed against the one-hot
     # sample elsewhere (the same value). Reading `log_u` twice also makes
     # XLA write it out once, instead of fusing the draw into the loop over
     # the logits' shape, which costs it 2-4 times more (benchmarks/).
-    rank = x.shape.rank
+    rank = _backend.rank(x)
     if rank is not None and axis == rank - 1:
-        log_u_top = tf.gather(
-            log_u, tf.broadcast_to(index, shape[:-1]),
-            batch_dims=rank)[..., None]
+        log_u_top = _backend.gather_last(log_u, index, shape[:-1])
     else:
-        log_u_top = tf.reduce_sum(sample * log_u, axis=draws_axis,
-                                  keepdims=True)
-    top_gumbel = -tf.math.log(-log_u_top)
+        log_u_top = K.sum(sample * log_u, axis=draws_axis, keepdims=True)
+    top_gumbel = -K.log(-log_u_top)
     gap, _ = _conditional_gumbel(x, top_gumbel, log_u, axis)
     # z = (theta + G - M) / tau: -gap / tau, and 0 at the sample (where gap
     # is finite), in one multiplication; -inf at masked classes. It is
     # shifted already (its maximum along the classes is 0), so `_tau_grad`
     # needs no axis to shift along.
     z = gap * ((sample - 1.0) / t)
-    s = _softmax_vjp(tf.nn.softmax(z, axis=draws_axis), g, draws_axis)
-    return tf.reduce_sum(s, axis=0), _tau_grad(z, s, t, None)
+    s = _softmax_vjp(_backend.softmax(z, axis=draws_axis), g, draws_axis)
+    return K.sum(s, axis=0), _tau_grad(z, s, t, None)
 
 
 def straight_through(logits, temperature=1.0, axis=-1, seed=None):
@@ -517,17 +469,17 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
     x, tau, axis, sample, _, dtype, _, _ = _categorical_sample(
         logits, temperature, axis, seed, "straight_through")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x, t):
         def grad(g):
             # Computed only here: a forward-only call costs the draw alone.
             z = x / t
-            s = _softmax_vjp(tf.nn.softmax(z, axis=axis), g, axis)
+            s = _softmax_vjp(_backend.softmax(z, axis=axis), g, axis)
             return s / t, _tau_grad(z, s, t, axis)
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau), dtype)
 
 
 def reinmax(logits, temperature=1.0, axis=-1, seed=None):
@@ -569,23 +521,22 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     x, tau, axis, sample, _, dtype, _, _ = _categorical_sample(
         logits, temperature, axis, seed, "reinmax")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x):
         def grad(g):
             # 2 J(pi)^T g - J(p)^T g / 2, with 2 pi = q + D kept as one
             # tensor: 2 pi * (g - <pi, g>) - p * (g - <p, g>) / 2. Written
             # out, it makes two passes fewer over the logits' size than two
             # `_softmax_vjp` calls and their scalings (benchmarks/).
-            two_pi = tf.nn.softmax(x / tau, axis=axis) + sample
-            p = tf.nn.softmax(x, axis=axis)
-            half_pi_g = 0.5 * tf.reduce_sum(two_pi * g, axis=axis,
-                                            keepdims=True)
-            p_g = tf.reduce_sum(p * g, axis=axis, keepdims=True)
+            two_pi = _backend.softmax(x / tau, axis=axis) + sample
+            p = _backend.softmax(x, axis=axis)
+            half_pi_g = 0.5 * K.sum(two_pi * g, axis=axis, keepdims=True)
+            p_g = K.sum(p * g, axis=axis, keepdims=True)
             return two_pi * (g - half_pi_g) - 0.5 * (p * (g - p_g))
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x), dtype)
+    return K.cast(_fn(x), dtype)
 
 
 def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
@@ -637,7 +588,7 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
      index) = _categorical_sample(
         logits, temperature, axis, seed, "gumbel_rao")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x, t):
         # The forward pass's own noise is one draw of the noise given the
         # sample (its argmax is the sample by construction); its relaxed
@@ -646,7 +597,7 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
         # other K - 1 draws are made in the backward pass. All K are
         # independent given the sample, as in GR-MCK.
         z_own = perturbed / t
-        y_own = tf.nn.softmax(z_own, axis=axis)
+        y_own = _backend.softmax(z_own, axis=axis)
 
         def grad(g):
             s = _softmax_vjp(y_own, g, axis)
@@ -659,9 +610,9 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
                 grad_tau = grad_tau + grad_tau_fresh
             return s / (num_samples * t), grad_tau / num_samples
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau), dtype)
 
 
 def straight_through_sigmoid(logits, temperature=1.0, seed=None):
@@ -684,17 +635,17 @@ def straight_through_sigmoid(logits, temperature=1.0, seed=None):
     x, tau, sample, _, dtype, _ = _binary_sample(
         logits, temperature, seed, "straight_through_sigmoid")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x, t):
         def grad(g):
             z = x / t
-            y = tf.math.sigmoid(z)
+            y = K.sigmoid(z)
             s = g * y * (1 - y)
             return s / t, _tau_grad(z, s, t, None)
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau), dtype)
 
 
 def reinmax_sigmoid(logits, temperature=1.0, seed=None):
@@ -717,16 +668,16 @@ def reinmax_sigmoid(logits, temperature=1.0, seed=None):
     x, tau, sample, _, dtype, _ = _binary_sample(
         logits, temperature, seed, "reinmax_sigmoid")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x):
         def grad(g):
-            pi = 0.5 * (tf.math.sigmoid(x / tau) + sample)
-            s = tf.math.sigmoid(x)
+            pi = 0.5 * (K.sigmoid(x / tau) + sample)
+            s = K.sigmoid(x)
             return g * (2.0 * pi * (1 - pi) - 0.5 * s * (1 - s))
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x), dtype)
+    return K.cast(_fn(x), dtype)
 
 
 def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
@@ -753,13 +704,13 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
     x, tau, sample, seed_pair, dtype, perturbed = _binary_sample(
         logits, temperature, seed, "gumbel_rao_sigmoid")
 
-    @tf.custom_gradient
+    @_backend.custom_gradient
     def _fn(x, t):
         # The forward pass's own logistic noise is one of the K draws given
         # the sample, as in `gumbel_rao`, its relaxed value computed here;
         # K - 1 are drawn in the backward pass.
         z_own = perturbed / t
-        y_own = tf.math.sigmoid(z_own)
+        y_own = K.sigmoid(z_own)
 
         def grad(g):
             s = g * y_own * (1 - y_own)
@@ -767,20 +718,20 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
             if num_samples > 1:
                 # The K - 1 draws along a new first axis, added to the
                 # forward draw's terms without concatenating them.
-                shape = tf.concat([[num_samples - 1], tf.shape(x)], axis=0)
-                u = _uniform_from_pair(shape, x.dtype,
-                                       _conditional_seed(seed_pair))
+                shape = _backend.prepend(num_samples - 1, _backend.shape(x))
+                u = _backend.uniform(shape, _backend.dtype_name(x),
+                                     _conditional_seed(seed_pair))
                 z = _conditional_logistic(
-                    x, sample, tf.math.log(u) - tf.math.log1p(-u)) / t
-                y = tf.math.sigmoid(z)
+                    x, sample, K.log(u) - K.log1p(-u)) / t
+                y = K.sigmoid(z)
                 s_fresh = g * y * (1 - y)
-                s = s + tf.reduce_sum(s_fresh, axis=0)
+                s = s + K.sum(s_fresh, axis=0)
                 grad_tau = grad_tau + _tau_grad(z, s_fresh, t, None)
             return s / (num_samples * t), grad_tau / num_samples
 
-        return tf.identity(sample), grad
+        return _backend.identity(sample), grad
 
-    return tf.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau), dtype)
 
 
 # --------------------------------------------------------------------------
@@ -794,10 +745,10 @@ def softmax_mode(logits, axis=-1):
     Ties go to the first of the tied classes: exactly one 1 per row.
     """
     x = _checks.logits_tensor(logits, "softmax_mode")
-    axis = _checks.axis(axis, x.shape.rank)
+    axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis, allow_plus_inf=True)
-    return tf.one_hot(
-        tf.argmax(x, axis=axis), tf.shape(x)[axis], axis=axis, dtype=x.dtype)
+    return _backend.one_hot(K.argmax(x, axis=axis), _backend.depth(x, axis),
+                            axis, _backend.dtype_name(x))
 
 
 def sigmoid_mode(logits):
@@ -807,7 +758,7 @@ def sigmoid_mode(logits):
     """
     x = _checks.logits_tensor(logits, "sigmoid_mode")
     _checks.logit_values(x, allow_plus_inf=True)
-    return tf.cast(x > 0, x.dtype)
+    return K.cast(x > 0, _backend.dtype_name(x))
 
 
 def tempered_softmax(logits, temperature=1.0, axis=-1):
@@ -817,12 +768,12 @@ def tempered_softmax(logits, temperature=1.0, axis=-1):
     `gumbel_softmax` (finite with `-inf` logits).
     """
     x = _checks.logits_tensor(logits, "tempered_softmax")
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
     tau = _temperature(temperature, x)
-    axis = _checks.axis(axis, x.shape.rank)
+    axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
-    return tf.cast(_relaxed_softmax(x, tau, axis, hard=False), dtype)
+    return K.cast(_relaxed_softmax(x, tau, axis, hard=False), dtype)
 
 
 def tempered_sigmoid(logits, temperature=1.0):
@@ -832,11 +783,11 @@ def tempered_sigmoid(logits, temperature=1.0):
     `gumbel_sigmoid` (finite with infinite logits).
     """
     x = _checks.logits_tensor(logits, "tempered_sigmoid")
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
     tau = _temperature(temperature, x)
     _checks.logit_values(x, allow_plus_inf=True)
-    return tf.cast(_relaxed_sigmoid(x, tau, hard=False), dtype)
+    return K.cast(_relaxed_sigmoid(x, tau, hard=False), dtype)
 
 
 # --------------------------------------------------------------------------
@@ -846,9 +797,10 @@ def tempered_sigmoid(logits, temperature=1.0):
 
 def _sum_latents(kl):
     """Sums a per-variable KL over every axis but the first (the batch)."""
-    if kl.shape.rank is not None and kl.shape.rank <= 1:
+    rank = _backend.rank(kl)
+    if rank is not None and rank <= 1:
         return kl
-    return tf.reduce_sum(kl, axis=tf.range(1, tf.rank(kl)))
+    return _backend.sum_except_first(kl)
 
 
 def kl_categorical_uniform(logits, axis=-1):
@@ -869,17 +821,18 @@ def kl_categorical_uniform(logits, axis=-1):
         give shape `(batch,)`; a rank-1 input gives a scalar.
     """
     x = _checks.logits_tensor(logits, "kl_categorical_uniform")
-    axis = _checks.axis(axis, x.shape.rank)
+    axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
-    log_q = tf.nn.log_softmax(x, axis=axis)
-    q = tf.math.exp(log_q)
+    dtype = _backend.dtype_name(x)
+    compute = _compute_dtype(dtype)
+    x = K.cast(x, compute)
+    log_q = _backend.log_softmax(x, axis=axis)
+    q = K.exp(log_q)
     # 0 * log 0 = 0: a masked class contributes nothing, with zero gradient.
-    safe_log_q = tf.where(q > 0, log_q, tf.zeros_like(log_q))
-    num_classes = tf.cast(tf.shape(x)[axis], x.dtype)
-    kl = tf.reduce_sum(q * safe_log_q, axis=axis) + tf.math.log(num_classes)
-    return tf.cast(_sum_latents(kl), dtype)
+    safe_log_q = K.where(q > 0, log_q, K.zeros_like(log_q))
+    num_classes = K.cast(_backend.depth(x, axis), compute)
+    kl = K.sum(q * safe_log_q, axis=axis) + K.log(num_classes)
+    return K.cast(_sum_latents(kl), dtype)
 
 
 def kl_bernoulli_uniform(logits):
@@ -900,19 +853,20 @@ def kl_bernoulli_uniform(logits):
     """
     x = _checks.logits_tensor(logits, "kl_bernoulli_uniform")
     _checks.logit_values(x, allow_plus_inf=True)
-    dtype = x.dtype
-    x = tf.cast(x, _compute_dtype(dtype))
-    p = tf.math.sigmoid(x)
+    dtype = _backend.dtype_name(x)
+    compute = _compute_dtype(dtype)
+    x = K.cast(x, compute)
+    p = K.sigmoid(x)
     # 0 * log 0 = 0 at logits of +-inf; the `where` sits on the log, not on
     # the product, so that the unused branch's gradient is not 0 * inf.
-    log_p = -tf.math.softplus(-x)
-    log_1mp = -tf.math.softplus(x)
-    safe_log_p = tf.where(p > 0, log_p, tf.zeros_like(p))
-    safe_log_1mp = tf.where(p < 1, log_1mp, tf.zeros_like(p))
+    log_p = -K.softplus(-x)
+    log_1mp = -K.softplus(x)
+    safe_log_p = K.where(p > 0, log_p, K.zeros_like(p))
+    safe_log_1mp = K.where(p < 1, log_1mp, K.zeros_like(p))
     kl = (p * safe_log_p + (1 - p) * safe_log_1mp
-          + tf.constant(math.log(2.0), x.dtype))
-    if kl.shape.rank == 1:
-        kl = tf.reduce_sum(kl)
+          + K.convert_to_tensor(math.log(2.0), dtype=compute))
+    if _backend.rank(kl) == 1:
+        kl = K.sum(kl)
     else:
         kl = _sum_latents(kl)
-    return tf.cast(kl, dtype)
+    return K.cast(kl, dtype)

@@ -44,10 +44,13 @@ import numbers
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_gumbel import _backend
 from keras_gumbel import _checks
 from keras_gumbel import ops
+
+K = keras.ops
+_stop = K.stop_gradient
 
 __all__ = [
     "sample_categorical",
@@ -74,9 +77,9 @@ Attributes:
 
 def _sum_per_example(x):
     """Sums over every axis but the first: `(batch, ...)` -> `(batch,)`."""
-    if x.shape.rank == 1:
+    if _backend.rank(x) == 1:
         return x
-    return tf.reduce_sum(x, axis=tf.range(1, tf.rank(x)))
+    return _backend.sum_except_first(x)
 
 
 def sample_categorical(logits, axis=-1, seed=None):
@@ -93,15 +96,12 @@ def sample_categorical(logits, axis=-1, seed=None):
     Returns:
         A tensor of the shape and dtype of `logits`, one 1 per row.
     """
-    _checks.tensorflow_backend("score_function.sample_categorical")
-    return tf.stop_gradient(
-        ops.gumbel_softmax(logits, hard=True, axis=axis, seed=seed))
+    return _stop(ops.gumbel_softmax(logits, hard=True, axis=axis, seed=seed))
 
 
 def sample_bernoulli(logits, seed=None):
     """0/1 samples of `Bernoulli(sigmoid(logits))`, with no gradient."""
-    _checks.tensorflow_backend("score_function.sample_bernoulli")
-    return tf.stop_gradient(ops.gumbel_sigmoid(logits, hard=True, seed=seed))
+    return _stop(ops.gumbel_sigmoid(logits, hard=True, seed=seed))
 
 
 def categorical_log_prob(sample, logits, axis=-1):
@@ -111,24 +111,24 @@ def categorical_log_prob(sample, logits, axis=-1):
     first. A masked class (`-inf` logit) that is not sampled adds 0.
     """
     x = _checks.logits_tensor(logits, "score_function.categorical_log_prob")
-    axis = _checks.axis(axis, x.shape.rank)
-    z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
-    log_p = tf.nn.log_softmax(x, axis=axis)
+    axis = _checks.axis(axis, _backend.rank(x))
+    z = K.cast(K.convert_to_tensor(sample), x.dtype)
+    log_p = _backend.log_softmax(x, axis=axis)
     # 0 * -inf = 0 for a masked class that was not drawn.
     return _sum_per_example(
-        tf.reduce_sum(tf.math.multiply_no_nan(log_p, z), axis=axis))
+        K.sum(_backend.multiply_no_nan(log_p, z), axis=axis))
 
 
 def bernoulli_log_prob(sample, logits):
     """`log q(z)` of 0/1 samples under log-odds `logits`: `(batch,)`."""
     x = _checks.logits_tensor(logits, "score_function.bernoulli_log_prob")
-    z = tf.cast(tf.convert_to_tensor(sample), x.dtype)
-    return -_sum_per_example(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x))
+    z = K.cast(K.convert_to_tensor(sample), x.dtype)
+    # log q(z) = z x - softplus(x): the Bernoulli log-likelihood in log
+    # space, finite for large finite logits of either sign.
+    return _sum_per_example(z * x - K.softplus(x))
 
 
 def _check_callable(f, name="f"):
-    _checks.tensorflow_backend("score_function")
     if not callable(f):
         raise _checks.invalid(
             name, "a function of the sample returning the loss per example",
@@ -142,15 +142,7 @@ def _value_and_slope(f, point):
     Each example's `f` depends on its own row only, so the gradient of the
     sum over the batch is the per-example gradient.
     """
-    point = tf.stop_gradient(point)
-    with tf.GradientTape() as tape:
-        tape.watch(point)
-        f_point = f(point)
-        total = tf.reduce_sum(f_point)
-    slope = tape.gradient(total, point)
-    if slope is None:
-        slope = tf.zeros_like(point)
-    return tf.stop_gradient(f_point), tf.stop_gradient(slope)
+    return _backend.value_and_grad_of_sum(f, point)
 
 
 def taylor_control_variate(f, sample, point, mean=None):
@@ -175,23 +167,24 @@ def taylor_control_variate(f, sample, point, mean=None):
         A `ControlVariate(value, analytic)`, each `(batch,)`.
     """
     f = _check_callable(f)
-    sample = tf.stop_gradient(tf.convert_to_tensor(sample))
-    point = tf.broadcast_to(
-        tf.cast(tf.convert_to_tensor(point), sample.dtype), tf.shape(sample))
+    sample = _stop(K.convert_to_tensor(sample))
+    point = K.broadcast_to(
+        K.cast(K.convert_to_tensor(point), sample.dtype),
+        _backend.shape(sample))
     f_point, slope = _value_and_slope(f, point)
     value = f_point + _sum_per_example(slope * (sample - point))
     if mean is None:
-        analytic = tf.zeros_like(value)
+        analytic = K.zeros_like(value)
     else:
-        linear = _sum_per_example(slope * tf.cast(mean, slope.dtype))
-        analytic = linear - tf.stop_gradient(linear)
-    return ControlVariate(tf.stop_gradient(value), analytic)
+        linear = _sum_per_example(slope * K.cast(mean, slope.dtype))
+        analytic = linear - _stop(linear)
+    return ControlVariate(_stop(value), analytic)
 
 
 def _mean(logits, kind, axis):
     if kind == "categorical":
-        return tf.nn.softmax(logits, axis=axis)
-    return tf.math.sigmoid(logits)
+        return _backend.softmax(logits, axis=axis)
+    return K.sigmoid(logits)
 
 
 def _check_kind(kind):
@@ -220,7 +213,7 @@ def muprop_control_variate(f, sample, logits, kind="categorical", axis=-1):
     logits = _checks.logits_tensor(
         logits, "score_function.muprop_control_variate")
     mean = _mean(logits, kind, axis)
-    return taylor_control_variate(f, sample, tf.stop_gradient(mean), mean)
+    return taylor_control_variate(f, sample, _stop(mean), mean)
 
 
 def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
@@ -270,15 +263,15 @@ def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
     """
     f = _check_callable(f)
     kind = _check_kind(kind)
-    sample = tf.stop_gradient(tf.convert_to_tensor(sample))
+    sample = _stop(K.convert_to_tensor(sample))
     if kind == "bernoulli":
-        point = tf.fill(tf.shape(sample), tf.constant(0.5, sample.dtype))
+        point = K.ones_like(sample) * 0.5
     else:
-        axis = _checks.axis(axis, sample.shape.rank)
-        depth = tf.cast(tf.shape(sample)[axis], sample.dtype)
-        point = tf.ones_like(sample) / depth
+        axis = _checks.axis(axis, _backend.rank(sample))
+        depth = K.cast(_backend.depth(sample, axis), sample.dtype)
+        point = K.ones_like(sample) / depth
     _, slope = _value_and_slope(f, point)
-    return tf.stop_gradient(_sum_per_example(slope * (sample - point)))
+    return _stop(_sum_per_example(slope * (sample - point)))
 
 
 def surrogate_loss(f, log_q, signal=None, analytic=0.0):
@@ -304,18 +297,27 @@ def surrogate_loss(f, log_q, signal=None, analytic=0.0):
     Returns:
         `(batch,)`; average it over the batch for the training loss.
     """
-    _checks.tensorflow_backend("score_function.surrogate_loss")
-    f = tf.convert_to_tensor(f)
-    log_q = tf.cast(tf.convert_to_tensor(log_q), f.dtype)
-    signal = f if signal is None else tf.cast(signal, f.dtype)
+    f = K.convert_to_tensor(f)
+    log_q = K.cast(K.convert_to_tensor(log_q), f.dtype)
+    signal = f if signal is None else K.cast(signal, f.dtype)
     for name, value in (("log_q", log_q), ("signal", signal)):
-        if not value.shape.is_compatible_with(f.shape):
+        if not _compatible(value.shape, f.shape):
             raise ValueError(
                 f"Invalid value received for argument `{name}`. Expected "
                 f"one value per example, the shape of `f` {tuple(f.shape)}. "
                 f"Received: {name} with shape={tuple(value.shape)}")
-    return (f + tf.stop_gradient(signal) * (log_q - tf.stop_gradient(log_q))
-            + tf.cast(analytic, f.dtype))
+    return (f + _stop(signal) * (log_q - _stop(log_q))
+            + K.cast(analytic, f.dtype))
+
+
+def _compatible(a, b):
+    """Whether two static shapes can be equal (None matches anything)."""
+    if _backend.is_tensorflow() and (getattr(a, "rank", 0) is None
+                                     or getattr(b, "rank", 0) is None):
+        return True
+    a, b = tuple(a), tuple(b)
+    return len(a) == len(b) and all(
+        x is None or y is None or x == y for x, y in zip(a, b))
 
 
 @keras.saving.register_keras_serializable(package="keras_gumbel")
@@ -365,11 +367,11 @@ class VarianceReduction(keras.layers.Layer):
     Example:
 
     >>> reduce = VarianceReduction(decay=0.8)
-    >>> signal, scale = reduce(tf.constant([3.0, 5.0]), training=True)
+    >>> signal, scale = reduce(keras.ops.convert_to_tensor([3.0, 5.0]),
+    ...                        training=True)
     """
 
     def __init__(self, decay=0.8, center=True, normalize=True, **kwargs):
-        _checks.tensorflow_backend("score_function.VarianceReduction")
         super().__init__(**kwargs)
         if (isinstance(decay, (bool, np.bool_))
                 or not isinstance(decay, numbers.Real)
@@ -386,31 +388,31 @@ class VarianceReduction(keras.layers.Layer):
             autocast=False, name="signal_variance")
 
     def call(self, signal, input_baseline=None, training=None):
-        signal = tf.stop_gradient(tf.cast(signal, tf.float32))
-        if signal.shape.rank != 1:
+        signal = _stop(K.cast(signal, "float32"))
+        if _backend.rank(signal) != 1:
             raise ValueError(
                 "Invalid value received for argument `signal`. Expected one "
                 "value per example, shape (batch,). Received: signal with "
                 f"shape={tuple(signal.shape)}")
-        baseline = tf.zeros_like(signal)
+        baseline = K.zeros_like(signal)
         if input_baseline is not None:
-            baseline = tf.reshape(tf.cast(input_baseline, tf.float32), [-1])
-        c = tf.convert_to_tensor(self.signal_mean) if self.center else 0.0
-        scale = (tf.maximum(1.0, tf.sqrt(tf.convert_to_tensor(
-            self.signal_variance))) if self.normalize else tf.constant(1.0))
-        reduced = (signal - c - tf.stop_gradient(baseline)) / scale
+            baseline = K.reshape(K.cast(input_baseline, "float32"), (-1,))
+        c = K.convert_to_tensor(self.signal_mean) if self.center else 0.0
+        scale = (K.maximum(1.0, K.sqrt(K.convert_to_tensor(
+            self.signal_variance))) if self.normalize
+            else K.convert_to_tensor(1.0, "float32"))
+        reduced = (signal - c - _stop(baseline)) / scale
         if training:
             if input_baseline is not None:
-                self.add_loss(tf.reduce_mean(
-                    tf.square(signal - c - baseline)))
-            residual = signal - tf.stop_gradient(baseline)
-            mean, variance = tf.nn.moments(residual, axes=[0])
+                self.add_loss(K.mean(K.square(signal - c - baseline)))
+            residual = signal - _stop(baseline)
+            mean, variance = K.moments(residual, axes=[0])
             self.signal_mean.assign(
                 self.decay * self.signal_mean + (1 - self.decay) * mean)
             self.signal_variance.assign(
                 self.decay * self.signal_variance
                 + (1 - self.decay) * variance)
-        return tf.stop_gradient(reduced), tf.stop_gradient(scale)
+        return _stop(reduced), _stop(scale)
 
     def compute_output_spec(self, signal, input_baseline=None,
                             training=None):

@@ -1,9 +1,16 @@
 """Small helpers shared by the test modules (imported as `_helpers`), one
-per purpose."""
+per purpose.
+
+The suite runs on the Keras backend that `KERAS_BACKEND` selects
+(TensorFlow by default). Tests written with these helpers (`tensor`,
+`as_float64`, `value_and_grads`, `compiled`) run on every backend; tests
+that need TensorFlow itself (TensorFlow Probability as the reference,
+`tf.function` retracing, `tf.distribute`) are marked `tf_only`.
+"""
 
 import keras
 import numpy as np
-import tensorflow as tf
+import pytest
 
 from keras_gumbel import GumbelSigmoid
 from keras_gumbel import GumbelSoftmax
@@ -34,9 +41,82 @@ class CountTraces(keras.layers.Layer):
         return input_shape
 
 
+BACKEND = keras.backend.backend()
+
+tf_only = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="needs TensorFlow itself (a TensorFlow-only reference or API)")
+
+
+def tensor(x, dtype=None):
+    """`x` as a tensor of the backend (`dtype` defaults to `x`'s own)."""
+    if dtype is None and isinstance(x, (np.ndarray, np.generic)):
+        dtype = str(x.dtype)
+    return keras.ops.convert_to_tensor(x, dtype=dtype)
+
+
 def as_float64(x):
     """Any float tensor or array (bfloat16 included) as a float64 array."""
-    return tf.cast(x, tf.float64).numpy()
+    if isinstance(x, (np.ndarray, np.generic, float, int, list, tuple)):
+        return np.asarray(x, dtype=np.float64)
+    if keras.backend.standardize_dtype(x.dtype) != "float64":
+        x = keras.ops.cast(x, "float32")
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+
+
+def value_and_grads(fn, *args):
+    """`(fn(*args), [d sum(fn(*args)) / d arg for each arg])` on the current
+    backend, by its own autodiff (`tf.GradientTape`, `jax.grad`,
+    `torch.autograd`): the gradients the estimators hand-write are what each
+    backend's users would see. `args` are arrays or tensors (converted with
+    their dtype); a gradient the backend reports as absent is returned as
+    None. The value and the gradients are backend tensors.
+    """
+    args = [tensor(a) for a in args]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            for a in args:
+                tape.watch(a)
+            value = fn(*args)
+            total = tf.reduce_sum(tf.cast(value, tf.float64))
+        return value, list(tape.gradient(total, args))
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(*xs):
+            value = fn(*xs)
+            return jnp.sum(value.astype(jnp.float32)), value
+
+        grads, value = jax.grad(total, argnums=tuple(range(len(args))),
+                                has_aux=True)(*args)
+        return value, list(grads)
+    if BACKEND == "torch":
+        import torch
+
+        args = [a.detach().clone().requires_grad_(True) for a in args]
+        value = fn(*args)
+        total = value.double().sum()
+        grads = torch.autograd.grad(total, args, allow_unused=True)
+        return value.detach(), list(grads)
+    raise NotImplementedError(BACKEND)
+
+
+def compiled(fn, jit_compile=True):
+    """`fn` compiled as the backend compiles a training step: XLA on
+    TensorFlow (`tf.function`, with `jit_compile`), `jax.jit` on JAX; PyTorch
+    trains eagerly, so there it is `fn` itself."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=jit_compile)
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
 
 
 def random_logits(shape, seed=0, scale=2.0):

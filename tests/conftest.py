@@ -1,8 +1,12 @@
 """Test set-up shared by every module.
 
-Two logical CPU devices are configured before TensorFlow initializes, so that
-`tf.distribute.MirroredStrategy` can run over two replicas on one CPU. Every
-other test runs on the first device, as usual.
+The suite runs on the Keras backend `KERAS_BACKEND` names (TensorFlow by
+default). On TensorFlow, two logical CPU devices are configured before
+TensorFlow initializes, so that `tf.distribute.MirroredStrategy` can run over
+two replicas on one CPU; every other test runs on the first device, as usual.
+On the other backends the modules that test TensorFlow-only things (the
+notebooks, the paper's models, the examples, the benchmarks' TensorFlow
+scripts) are not collected.
 """
 
 import os
@@ -11,14 +15,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0],
-    [tf.config.LogicalDeviceConfiguration(),
-     tf.config.LogicalDeviceConfiguration()],
-)
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0],
+        [tf.config.LogicalDeviceConfiguration(),
+         tf.config.LogicalDeviceConfiguration()],
+    )
+    collect_ignore = []
+else:
+    # TensorFlow-only: the notebooks stay TensorFlow (their quick runs),
+    # and so do the examples and benchmark scripts they test.
+    collect_ignore = ["test_notebooks.py", "test_paper.py",
+                      "test_examples.py", "test_benchmarks.py"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,395 @@
+"""What truly differs between Keras backends (private).
+
+The math of `keras_gumbel.ops` is written once, on `keras.ops`; this module
+holds the few pieces that cannot be: the uniform draw from a stateless seed,
+the glue around each backend's custom gradient, a shape or two that
+TensorFlow only knows when a traced function runs, and the one autodiff
+call of `keras_gumbel.score_function`. On TensorFlow each piece keeps the
+fast path the library had before it ran anywhere else (the Philox draw by
+name, `tf.custom_gradient`, `tf.raw_ops.BroadcastGradientArgs`).
+
+The backend is read when a function runs (`keras.backend.backend()`), not
+when this module is imported: importing needs no particular backend library.
+"""
+
+import keras
+import numpy as np
+
+_INT32_MAX = 2**31 - 1
+
+
+def name():
+    """The Keras backend: "tensorflow", "jax" or "torch" (or another)."""
+    return keras.backend.backend()
+
+
+def is_tensorflow():
+    return name() == "tensorflow"
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+# --------------------------------------------------------------------------
+# dtypes and shapes.
+# --------------------------------------------------------------------------
+
+
+def dtype_name(x):
+    """The standardized dtype name of a tensor, e.g. "float32"."""
+    return keras.backend.standardize_dtype(x.dtype)
+
+
+def compute_dtype(dtype):
+    """float16 and bfloat16 are computed in float32."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
+
+
+def rank(x):
+    """The rank of `x`, or None where it is unknown (a traced TF tensor)."""
+    shape = x.shape
+    if is_tensorflow() and getattr(shape, "rank", 0) is None:
+        return None
+    return len(shape)
+
+
+def shape(x):
+    """The shape to draw noise of: `tf.shape` on TensorFlow (known when the
+    traced function runs), the static tuple elsewhere."""
+    if is_tensorflow():
+        return _tf().shape(x)
+    return tuple(x.shape)
+
+
+def prepend(n, dims):
+    """`(n,) + dims`, for a shape from `shape`."""
+    if is_tensorflow():
+        tf = _tf()
+        return tf.concat([[n], tf.cast(dims, tf.int32)], axis=0)
+    return (n,) + tuple(dims)
+
+
+def depth(x, axis):
+    """The number of classes along `axis`."""
+    if is_tensorflow():
+        return _tf().shape(x)[axis]
+    return x.shape[axis]
+
+
+def one_hot(index, num_classes, axis, dtype):
+    """`one_hot(index)` with the classes along the non-negative `axis`."""
+    if is_tensorflow():
+        return _tf().one_hot(index, num_classes, axis=axis, dtype=dtype)
+    return keras.ops.one_hot(index, num_classes, axis=axis, dtype=dtype)
+
+
+def sum_to_shape(grad, target):
+    """Sums a gradient broadcast from `target`'s shape back to that shape."""
+    if is_tensorflow():
+        tf = _tf()
+        shape_ = tf.shape(target)
+        reduce_axes, _ = tf.raw_ops.BroadcastGradientArgs(
+            s0=shape_, s1=tf.shape(grad))
+        return tf.reshape(tf.reduce_sum(grad, axis=reduce_axes), shape_)
+    target_shape = tuple(target.shape)
+    lead = len(grad.shape) - len(target_shape)
+    if lead:
+        grad = keras.ops.sum(grad, axis=tuple(range(lead)))
+    axes = tuple(i for i, d in enumerate(target_shape)
+                 if d == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = keras.ops.sum(grad, axis=axes, keepdims=True)
+    return keras.ops.reshape(grad, target_shape)
+
+
+def sum_except_first(x):
+    """Sums over every axis but the first (the rank may be unknown on
+    TensorFlow when traced)."""
+    r = rank(x)
+    if r is None:
+        tf = _tf()
+        return tf.reduce_sum(x, axis=tf.range(1, tf.rank(x)))
+    return keras.ops.sum(x, axis=tuple(range(1, r)))
+
+
+def gather_last(x, index, batch_shape):
+    """`x[..., index]` along the last axis, `index` broadcast to
+    `batch_shape` (the leading axes of `x`), keeping a last axis of size 1.
+    On TensorFlow a gather (which XLA compiles to one read); elsewhere
+    `take_along_axis`."""
+    if is_tensorflow():
+        tf = _tf()
+        return tf.gather(x, tf.broadcast_to(index, batch_shape),
+                         batch_dims=len(x.shape) - 1)[..., None]
+    index = keras.ops.broadcast_to(index, tuple(batch_shape))
+    return keras.ops.take_along_axis(x, index[..., None], axis=-1)
+
+
+def assert_in_range(x, low, high, message):
+    """On TensorFlow, `x` with a run-time check that its values are finite
+    and in [low, high] (XLA drops it); elsewhere `x` (a traced JAX or
+    compiled PyTorch value cannot be checked without a cost per step)."""
+    if not is_tensorflow():
+        return x
+    tf = _tf()
+    x = tf.debugging.assert_all_finite(x, message)
+    with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(
+                x, tf.constant(low, x.dtype), message=message),
+            tf.debugging.assert_less_equal(
+                x, tf.constant(high, x.dtype), message=message)]):
+        return tf.identity(x)
+
+
+def assert_broadcasts_to(t, x, message, between):
+    """On TensorFlow, `t` with a run-time check that its broadcast against
+    `x` has `x`'s shape (for shapes unknown when traced; elsewhere shapes
+    are always known and checked statically)."""
+    if not is_tensorflow():
+        return t
+    tf = _tf()
+    t_dims, x_dims = tf.shape(t), tf.shape(x)
+    rank_ok = tf.size(t_dims) <= tf.size(x_dims)
+
+    def dims_ok():
+        x_tail = x_dims[tf.size(x_dims) - tf.size(t_dims):]
+        return tf.reduce_all((t_dims == 1) | (t_dims == x_tail))
+
+    ok = tf.cond(rank_ok, dims_ok, lambda: tf.constant(False))
+    check = tf.debugging.Assert(ok, [message, t_dims, between, x_dims])
+    with tf.control_dependencies([check]):
+        return tf.identity(t)
+
+
+def softmax(x, axis):
+    """`softmax` along `axis`; on TensorFlow `tf.nn.softmax`, which also
+    takes tensors whose rank is unknown when traced."""
+    if is_tensorflow():
+        return _tf().nn.softmax(x, axis=axis)
+    return keras.ops.softmax(x, axis=axis)
+
+
+def log_softmax(x, axis):
+    """`log_softmax` along `axis`, as `softmax` above."""
+    if is_tensorflow():
+        return _tf().nn.log_softmax(x, axis=axis)
+    return keras.ops.log_softmax(x, axis=axis)
+
+
+def multiply_no_nan(x, y):
+    """`x * y`, and 0 where `y` is 0 even if `x` is infinite."""
+    if is_tensorflow():
+        return _tf().math.multiply_no_nan(x, y)
+    return keras.ops.where(y == 0, keras.ops.zeros_like(x), x * y)
+
+
+def identity(x):
+    """A new tensor equal to `x` (TensorFlow's custom gradients want an op
+    of their own as the output)."""
+    if is_tensorflow():
+        return _tf().identity(x)
+    return x
+
+
+# --------------------------------------------------------------------------
+# Concrete or traced.
+# --------------------------------------------------------------------------
+
+
+def is_concrete(x):
+    """Whether the values of tensor `x` can be read now (eagerly), for the
+    checks that read values; False inside a traced or compiled function."""
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        return tf.executing_eagerly() and hasattr(x, "numpy")
+    if backend == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    if backend == "torch":
+        import torch
+
+        return not torch.compiler.is_compiling()
+    return True
+
+
+# --------------------------------------------------------------------------
+# Noise from a stateless seed.
+# --------------------------------------------------------------------------
+
+
+def seed_pair(seed):
+    """A stateless seed (two int32) drawn with `keras.random`'s semantics.
+
+    `seed` is None, an int or a `keras.random.SeedGenerator`: an int gives the
+    same pair on every call, a generator a new pair each call, None the
+    global generator (reproducible after `keras.utils.set_random_seed`).
+    """
+    return keras.random.randint(
+        (2,), minval=0, maxval=_INT32_MAX, dtype="int32", seed=seed)
+
+
+def fold_in(pair, n):
+    """A seed pair derived from `pair` and the integer `n`: reproducible, and
+    its stream independent of `pair`'s."""
+    backend = name()
+    if backend == "tensorflow":
+        return _tf().random.experimental.stateless_fold_in(pair, n)
+    if backend == "jax":
+        import jax
+
+        key = jax.random.fold_in(jax.numpy.asarray(pair, "uint32"), n)
+        return (key % np.uint32(_INT32_MAX)).astype("int32")
+    a, b = (int(v) for v in keras.ops.convert_to_numpy(pair))
+    mixed = np.random.SeedSequence([a, b, n]).generate_state(2)
+    return keras.ops.convert_to_tensor(
+        (mixed % _INT32_MAX).astype("int32"), dtype="int32")
+
+
+def uniform(shape_, dtype, pair):
+    """Uniform noise on `[tiny, 1)` in `dtype`, from a stateless seed pair.
+
+    The floor is the smallest *normal* number: anything smaller (0, or a
+    subnormal flushed to 0) would make `log(u)` infinite. On TensorFlow the
+    algorithm is Philox, named: under XLA on a CPU the default
+    (`auto_select`) is much slower (see benchmarks/results.md); eagerly the
+    draw runs as one call of a traced function. On JAX the pair is the key
+    of `keras.random` (threefry); on PyTorch it seeds a generator eagerly.
+    The streams differ between backends.
+    """
+    tiny = float(np.finfo(np.dtype(dtype)).tiny)
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        if tf.executing_eagerly():
+            return _traced_uniform()(
+                tf.cast(shape_, tf.int64), pair, tf.as_dtype(dtype))
+        return _tf_uniform(shape_, tf.as_dtype(dtype), pair)
+    if backend == "jax":
+        seed = keras.ops.cast(pair, "uint32")
+    else:
+        a, b = (int(v) for v in keras.ops.convert_to_numpy(pair))
+        seed = (a * 1000003 + b) % _INT32_MAX
+    u = keras.random.uniform(shape_, minval=0.0, maxval=1.0, dtype=dtype,
+                             seed=seed)
+    return keras.ops.maximum(u, keras.ops.cast(tiny, dtype))
+
+
+def _tf_uniform(shape_, dtype, pair):
+    tf = _tf()
+    tiny = np.finfo(dtype.as_numpy_dtype).tiny
+    return tf.random.stateless_uniform(
+        shape_, seed=pair, minval=tf.constant(tiny, dtype),
+        maxval=tf.constant(1.0, dtype), dtype=dtype, alg="philox")
+
+
+_TRACED_UNIFORM = []
+
+
+def _traced_uniform():
+    if not _TRACED_UNIFORM:
+        tf = _tf()
+
+        @tf.function(autograph=False, reduce_retracing=True)
+        def traced(shape_, pair, dtype):
+            return _tf_uniform(shape_, dtype, pair)
+
+        _TRACED_UNIFORM.append(traced)
+    return _TRACED_UNIFORM[0]
+
+
+# --------------------------------------------------------------------------
+# Custom gradients.
+# --------------------------------------------------------------------------
+
+
+def custom_gradient(f):
+    """Decorates `f(*tensors) -> (output, grad)`, `grad(upstream)` returning
+    one gradient per input (or one tensor for one input).
+
+    TensorFlow: `tf.custom_gradient`. Elsewhere `keras.ops.custom_gradient`,
+    whose gradient function is called as `grad(upstream)` on JAX and
+    `grad(*inputs, upstream=upstream)` on PyTorch: adapted here, and the
+    gradients cast to their inputs' dtypes (JAX requires it). The inputs
+    must be tensors (not Python numbers or Keras variables: PyTorch saves
+    them for the backward pass), and `f` must not draw noise (PyTorch may
+    run it twice).
+    """
+    if is_tensorflow():
+        return _tf().custom_gradient(f)
+
+    def wrapped(*inputs):
+        output, grad = f(*inputs)
+        dtypes = [dtype_name(x) for x in inputs]
+
+        def portable_grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            grads = grad(upstream)
+            if not isinstance(grads, (tuple, list)):
+                grads = (grads,)
+            return tuple(
+                None if g is None else keras.ops.cast(g, d)
+                for g, d in zip(grads, dtypes))
+
+        return output, portable_grad
+
+    return keras.ops.custom_gradient(wrapped)
+
+
+def stop_gradient(x):
+    return keras.ops.stop_gradient(x)
+
+
+# --------------------------------------------------------------------------
+# Autodiff (score_function's slopes).
+# --------------------------------------------------------------------------
+
+
+def value_and_grad_of_sum(f, x):
+    """`(f(x), d sum(f(x)) / d x)` for a tensor `x`, neither differentiable
+    further."""
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        x = tf.stop_gradient(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = f(x)
+            total = tf.reduce_sum(value)
+        grad = tape.gradient(total, x)
+        if grad is None:
+            grad = tf.zeros_like(x)
+        return tf.stop_gradient(value), tf.stop_gradient(grad)
+    if backend == "jax":
+        import jax
+
+        def total(point):
+            value = f(point)
+            return keras.ops.sum(value), value
+
+        grad, value = jax.grad(total, has_aux=True)(
+            jax.lax.stop_gradient(x))
+        return jax.lax.stop_gradient(value), jax.lax.stop_gradient(grad)
+    if backend == "torch":
+        import torch
+
+        with torch.enable_grad():
+            point = x.detach().clone().requires_grad_(True)
+            value = f(point)
+            total = value.sum()
+            if total.requires_grad:
+                (grad,) = torch.autograd.grad(total, point,
+                                              allow_unused=True)
+            else:
+                grad = None
+        if grad is None:
+            grad = torch.zeros_like(point)
+        return value.detach(), grad.detach()
+    raise NotImplementedError(
+        f"keras_gumbel has no autodiff for Keras backend {backend!r}")

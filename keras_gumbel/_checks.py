@@ -355,6 +355,11 @@ def logits_tensor(logits, func):
         logits = logits.value
     if logits is None or isinstance(logits, (str, bytes, dict)):
         raise invalid("logits", "a float tensor", logits)
+    if is_text(logits):
+        raise ValueError(
+            "Invalid value received for argument `logits`. Expected a "
+            "floating-point tensor of unnormalized log-probabilities. "
+            "Received: logits with dtype=string")
     try:
         x = keras.ops.convert_to_tensor(logits)
     except (TypeError, ValueError, RuntimeError):
@@ -422,8 +427,25 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             f"row whose classes along axis {axis} are all masked (-inf)")
 
 
+def is_text(value):
+    """Whether `value` is text data: a NumPy array of strings, or a (nested)
+    list of strings. Only TensorFlow has string tensors; elsewhere the
+    conversion fails inside the backend, so text is recognized first (the
+    same message on every backend)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "US"
+    while isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return isinstance(value, (str, bytes))
+
+
 def layer_inputs(inputs, layer_name):
     """The inputs of a Gumbel layer: float logits of rank >= 1."""
+    if isinstance(inputs, np.ndarray) and is_text(inputs):
+        raise ValueError(
+            f"Invalid input received by layer `{layer_name}`. Expected "
+            "floating-point logits (unnormalized log-probabilities). "
+            "Received: inputs with dtype=string")
     if (inputs is None or isinstance(inputs, (dict, str, bytes))
             or not hasattr(inputs, "dtype") or not hasattr(inputs, "shape")):
         raise ValueError(

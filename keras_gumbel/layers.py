@@ -161,7 +161,8 @@ class GumbelLayer(keras.layers.Layer):
     def __call__(self, inputs, *args, **kwargs):
         # Keras would fail on these before `call` with a message that does
         # not say what was expected.
-        if inputs is None or isinstance(inputs, (dict, str, bytes)):
+        if (inputs is None or isinstance(inputs, (dict, str, bytes))
+                or _checks.is_text(inputs)):
             _checks.layer_inputs(inputs, self.name)
         return super().__call__(inputs, *args, **kwargs)
 

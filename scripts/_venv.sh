@@ -18,6 +18,12 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# PyTorch: pip would pick a CUDA build of several GB for a bare `torch`;
+# TORCH_SPEC names the wheel to install first (here: the CPU build that lies
+# on this machine's disk), after which the [torch] extra's range is met.
+if [[ ",${EXTRAS:-}," == *,torch,* ]]; then
+  .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+fi
 .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
 
 # Debian's Fashion-MNIST (the notebooks' offline data), where apt is

@@ -5,8 +5,8 @@ default). On TensorFlow, two logical CPU devices are configured before
 TensorFlow initializes, so that `tf.distribute.MirroredStrategy` can run over
 two replicas on one CPU; every other test runs on the first device, as usual.
 On the other backends the modules that test TensorFlow-only things (the
-notebooks, the paper's models, the examples, the benchmarks' TensorFlow
-scripts) are not collected.
+notebooks, the paper's models, the benchmarks' TensorFlow scripts) are not
+collected.
 """
 
 import os
@@ -28,9 +28,9 @@ if keras.backend.backend() == "tensorflow":
     collect_ignore = []
 else:
     # TensorFlow-only: the notebooks stay TensorFlow (their quick runs),
-    # and so do the examples and benchmark scripts they test.
+    # and so do the paper's models and the benchmark scripts they test.
     collect_ignore = ["test_notebooks.py", "test_paper.py",
-                      "test_examples.py", "test_benchmarks.py"]
+                      "test_benchmarks.py"]
 
 
 @pytest.fixture(autouse=True)

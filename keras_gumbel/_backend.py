@@ -259,7 +259,8 @@ def uniform(shape_, dtype, pair):
     algorithm is Philox, named: under XLA on a CPU the default
     (`auto_select`) is much slower (see benchmarks/results.md); eagerly the
     draw runs as one call of a traced function. On JAX the pair is the key
-    of `keras.random` (threefry); on PyTorch it seeds a generator eagerly.
+    of `keras.random` (threefry); on PyTorch it seeds a `torch.Generator`
+    eagerly.
     The streams differ between backends.
     """
     tiny = float(np.finfo(np.dtype(dtype)).tiny)
@@ -270,6 +271,19 @@ def uniform(shape_, dtype, pair):
             return _traced_uniform()(
                 tf.cast(shape_, tf.int64), pair, tf.as_dtype(dtype))
         return _tf_uniform(shape_, tf.as_dtype(dtype), pair)
+    if backend == "torch":
+        # torch.rand with a generator seeded from the pair, floored in
+        # place: one pass over the tensor (Keras's uniform adds a scaling
+        # and a shift, and a floor in keras.ops another pass), which in
+        # PyTorch's eager training is paid at every step.
+        import torch
+
+        a, b = (int(v) for v in pair.tolist())
+        generator = torch.Generator(device=pair.device)
+        generator.manual_seed(a * 2**31 + b)
+        u = torch.rand(tuple(shape_), generator=generator,
+                       dtype=getattr(torch, dtype), device=pair.device)
+        return u.clamp_min_(tiny)
     if backend == "jax":
         seed = keras.ops.cast(pair, "uint32")
     else:
@@ -277,7 +291,12 @@ def uniform(shape_, dtype, pair):
         seed = (a * 1000003 + b) % _INT32_MAX
     u = keras.random.uniform(shape_, minval=0.0, maxval=1.0, dtype=dtype,
                              seed=seed)
-    return keras.ops.maximum(u, keras.ops.cast(tiny, dtype))
+    # `where`, not `maximum`: Keras's type promotion turns float64 into
+    # float32 outside TensorFlow (`maximum` of two float64 tensors is
+    # float32 on PyTorch), which would round u near 1 to 1 and the floor
+    # to 0.
+    floor = keras.ops.cast(tiny, dtype)
+    return keras.ops.where(u < floor, floor, u)
 
 
 def _tf_uniform(shape_, dtype, pair):
@@ -318,7 +337,10 @@ def custom_gradient(f):
     gradients cast to their inputs' dtypes (JAX requires it). The inputs
     must be tensors (not Python numbers or Keras variables: PyTorch saves
     them for the backward pass), and `f` must not draw noise (PyTorch may
-    run it twice).
+    run it twice). Every tensor `f` or `grad` reads must be one of the
+    inputs (with a None gradient if it gets none), not closed over: JAX
+    refuses a custom gradient that closes over a value it traces (under
+    `jax.jit`) or differentiates (`jax.grad`).
     """
     if is_tensorflow():
         return _tf().custom_gradient(f)
@@ -340,6 +362,16 @@ def custom_gradient(f):
         return output, portable_grad
 
     return keras.ops.custom_gradient(wrapped)
+
+
+def needs_grad(x):
+    """Whether a gradient for tensor `x` can be used: False only for an
+    eager PyTorch tensor that does not require one (a constant temperature);
+    elsewhere True (under `jit` or in a graph, an unused gradient is pruned
+    by the compiler)."""
+    if name() == "torch":
+        return bool(getattr(x, "requires_grad", True))
+    return True
 
 
 def stop_gradient(x):

@@ -288,10 +288,12 @@ def temperature_shape(tau, x):
 
 def _static_shape(x):
     """The static shape of tensor `x` as a tuple (None for unknown
-    dimensions), or None where its rank is unknown (traced TensorFlow)."""
+    dimensions: None, or a JAX symbolic dimension when Keras traces a
+    layer's `call` with an unknown batch size), or None where its rank is
+    unknown (traced TensorFlow)."""
     if _backend.rank(x) is None:
         return None
-    return tuple(None if d is None else int(d) for d in x.shape)
+    return tuple(int(d) if _is_int(d) else None for d in x.shape)
 
 
 def _shape_text(shape):
@@ -400,6 +402,19 @@ def logit_values(x, axis=None, allow_plus_inf=False):
     if not _backend.is_concrete(x):
         return
     ops = keras.ops
+    if not _backend.is_tensorflow():
+        # PyTorch runs every training step eagerly, so this check runs in
+        # each: one reduction, and one value read back. A maximum is NaN
+        # where its row holds a NaN (JAX and PyTorch propagate NaN), +inf
+        # where it holds +inf, -inf where the row is all masked.
+        top = ops.max(x, axis=axis)
+        ok = ops.logical_not(ops.isnan(top))
+        if not allow_plus_inf:
+            ok = ops.logical_and(ok, top < np.inf)
+        if axis is not None:
+            ok = ops.logical_and(ok, top > -np.inf)
+        if bool(ops.convert_to_numpy(ops.all(ok))):
+            return
     # Both checks in one read back from the device: "no NaN (and no +inf)"
     # is one comparison (NaN < inf is false), a row is all masked where its
     # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.

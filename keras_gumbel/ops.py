@@ -132,12 +132,18 @@ def _tau_grad(z, s, tau, axis):
     axis, so where `tau` is one number per row, `z` may be shifted by its
     row maximum: that keeps `z * s` small where `s` is not zero (small
     temperatures, large logits). `-inf` entries (masked classes) have `s = 0`
-    and contribute 0, not NaN (`multiply_no_nan`).
+    and contribute 0, not NaN (`multiply_no_nan`). The sum runs before the
+    division: `tau` is constant along the summed axes, and it saves two
+    passes over the logits' size where nothing fuses them (eager PyTorch).
+
+    None where `tau` needs no gradient (`_backend.needs_grad`: a constant
+    temperature in eager PyTorch), so that its cost is not paid there.
     """
+    if not _backend.needs_grad(tau):
+        return None
     if axis is not None and _constant_along(tau, _backend.rank(z), axis):
         z = z - K.max(z, axis=axis, keepdims=True)
-    return _backend.sum_to_shape(
-        -_backend.multiply_no_nan(z, s) / tau, tau)
+    return -_backend.sum_to_shape(_backend.multiply_no_nan(z, s), tau) / tau
 
 
 def _relaxed_softmax(perturbed, tau, axis, hard):
@@ -373,7 +379,9 @@ def _conditional_gumbel(x, top_gumbel, log_uniform, axis):
     """
     lse = K.logsumexp(x, axis=axis, keepdims=True)
     excess = lse - x
-    clipped = K.minimum(excess, 60.0)
+    # `where`, not `minimum`: Keras's `minimum` returns float32 for float64
+    # inputs outside TensorFlow (its type promotion), `where` keeps them.
+    clipped = K.where(excess > 60.0, K.cast(60.0, excess.dtype), excess)
     # -exp(clipped) * log(u) = E exp(clipped): the sign folded into the
     # per-class factor, computed once for all draws.
     scale = -K.exp(clipped)
@@ -470,16 +478,16 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
         logits, temperature, axis, seed, "straight_through")
 
     @_backend.custom_gradient
-    def _fn(x, t):
+    def _fn(x, t, sample):
         def grad(g):
             # Computed only here: a forward-only call costs the draw alone.
             z = x / t
             s = _softmax_vjp(_backend.softmax(z, axis=axis), g, axis)
-            return s / t, _tau_grad(z, s, t, axis)
+            return s / t, _tau_grad(z, s, t, axis), None
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau, sample), dtype)
 
 
 def reinmax(logits, temperature=1.0, axis=-1, seed=None):
@@ -522,7 +530,7 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
         logits, temperature, axis, seed, "reinmax")
 
     @_backend.custom_gradient
-    def _fn(x):
+    def _fn(x, tau, sample):
         def grad(g):
             # 2 J(pi)^T g - J(p)^T g / 2, with 2 pi = q + D kept as one
             # tensor: 2 pi * (g - <pi, g>) - p * (g - <p, g>) / 2. Written
@@ -532,11 +540,12 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
             p = _backend.softmax(x, axis=axis)
             half_pi_g = 0.5 * K.sum(two_pi * g, axis=axis, keepdims=True)
             p_g = K.sum(p * g, axis=axis, keepdims=True)
-            return two_pi * (g - half_pi_g) - 0.5 * (p * (g - p_g))
+            return (two_pi * (g - half_pi_g) - 0.5 * (p * (g - p_g)), None,
+                    None)
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x), dtype)
+    return K.cast(_fn(x, tau, sample), dtype)
 
 
 def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
@@ -589,7 +598,7 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
         logits, temperature, axis, seed, "gumbel_rao")
 
     @_backend.custom_gradient
-    def _fn(x, t):
+    def _fn(x, t, sample, perturbed, index, seed_pair):
         # The forward pass's own noise is one draw of the noise given the
         # sample (its argmax is the sample by construction); its relaxed
         # sample is computed here, as `gumbel_softmax(hard=True)` computes
@@ -607,12 +616,15 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
                     x, sample, index, g, t, axis, num_samples - 1,
                     seed_pair)
                 s = s + s_fresh
-                grad_tau = grad_tau + grad_tau_fresh
-            return s / (num_samples * t), grad_tau / num_samples
+                if grad_tau is not None:
+                    grad_tau = grad_tau + grad_tau_fresh
+            if grad_tau is not None:
+                grad_tau = grad_tau / num_samples
+            return s / (num_samples * t), grad_tau, None, None, None, None
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau, sample, perturbed, index, seed_pair), dtype)
 
 
 def straight_through_sigmoid(logits, temperature=1.0, seed=None):
@@ -636,16 +648,16 @@ def straight_through_sigmoid(logits, temperature=1.0, seed=None):
         logits, temperature, seed, "straight_through_sigmoid")
 
     @_backend.custom_gradient
-    def _fn(x, t):
+    def _fn(x, t, sample):
         def grad(g):
             z = x / t
             y = K.sigmoid(z)
             s = g * y * (1 - y)
-            return s / t, _tau_grad(z, s, t, None)
+            return s / t, _tau_grad(z, s, t, None), None
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau, sample), dtype)
 
 
 def reinmax_sigmoid(logits, temperature=1.0, seed=None):
@@ -669,15 +681,15 @@ def reinmax_sigmoid(logits, temperature=1.0, seed=None):
         logits, temperature, seed, "reinmax_sigmoid")
 
     @_backend.custom_gradient
-    def _fn(x):
+    def _fn(x, tau, sample):
         def grad(g):
             pi = 0.5 * (K.sigmoid(x / tau) + sample)
             s = K.sigmoid(x)
-            return g * (2.0 * pi * (1 - pi) - 0.5 * s * (1 - s))
+            return g * (2.0 * pi * (1 - pi) - 0.5 * s * (1 - s)), None, None
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x), dtype)
+    return K.cast(_fn(x, tau, sample), dtype)
 
 
 def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
@@ -705,7 +717,7 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
         logits, temperature, seed, "gumbel_rao_sigmoid")
 
     @_backend.custom_gradient
-    def _fn(x, t):
+    def _fn(x, t, sample, perturbed, seed_pair):
         # The forward pass's own logistic noise is one of the K draws given
         # the sample, as in `gumbel_rao`, its relaxed value computed here;
         # K - 1 are drawn in the backward pass.
@@ -726,12 +738,15 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
                 y = K.sigmoid(z)
                 s_fresh = g * y * (1 - y)
                 s = s + K.sum(s_fresh, axis=0)
-                grad_tau = grad_tau + _tau_grad(z, s_fresh, t, None)
-            return s / (num_samples * t), grad_tau / num_samples
+                if grad_tau is not None:
+                    grad_tau = grad_tau + _tau_grad(z, s_fresh, t, None)
+            if grad_tau is not None:
+                grad_tau = grad_tau / num_samples
+            return s / (num_samples * t), grad_tau, None, None, None
 
         return _backend.identity(sample), grad
 
-    return K.cast(_fn(x, tau), dtype)
+    return K.cast(_fn(x, tau, sample, perturbed, seed_pair), dtype)
 
 
 # --------------------------------------------------------------------------

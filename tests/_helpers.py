@@ -144,3 +144,71 @@ def assert_valid_sample(cls, y, axis=-1, atol=1e-5, hard=None):
         np.testing.assert_allclose(y.sum(axis=axis), 1.0, atol=atol)
     if cls in STRAIGHT_THROUGH if hard is None else hard:
         assert set(np.unique(y)) <= {0.0, 1.0}
+
+
+def _jax_x64():
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
+# Whether the backend computes in float64: JAX does not unless its x64 mode
+# is on (it is off by default), and then turns float64 inputs into float32.
+HAS_FLOAT64 = BACKEND != "jax" or _jax_x64()
+
+needs_float64 = pytest.mark.skipif(
+    not HAS_FLOAT64,
+    reason="needs float64, which JAX computes only with x64 enabled "
+           "(off by default: float64 inputs become float32)")
+
+
+def dtype_of(x):
+    """The standardized dtype name of a tensor, e.g. "float32"."""
+    return keras.backend.standardize_dtype(x.dtype)
+
+
+def value_and_grads_with_variables(fn, variables, *args):
+    """`value_and_grads`, also w.r.t. the Keras variables `fn` reads.
+
+    Returns `(fn(*args), arg_grads, variable_grads)`, the gradients of
+    sum(fn(*args)), None where absent. Each variable's gradient is taken as
+    that backend's training takes it: a tape watching the variables
+    (TensorFlow), autograd to the variables' own tensors (PyTorch),
+    `jax.grad` of their values passed in through `keras.StatelessScope`
+    (JAX, as Keras's JAX trainer does).
+    """
+    n = len(args)
+    variables = list(variables)
+    if BACKEND == "jax":
+        def with_values(*xs):
+            mapping = list(zip(variables, xs[n:]))
+            with keras.StatelessScope(state_mapping=mapping):
+                return fn(*xs[:n])
+
+        value, grads = value_and_grads(
+            with_values, *args, *[v.value for v in variables])
+        return value, grads[:n], grads[n:]
+    args = [tensor(a) for a in args]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            for a in args:
+                tape.watch(a)
+            value = fn(*args)
+            total = tf.reduce_sum(tf.cast(value, tf.float64))
+        grads = tape.gradient(total, args + variables)
+        return value, grads[:n], grads[n:]
+    if BACKEND == "torch":
+        import torch
+
+        args = [a.detach().clone().requires_grad_(True) for a in args]
+        value = fn(*args)
+        total = value.double().sum()
+        sources = args + [v.value for v in variables]
+        if total.requires_grad:
+            grads = torch.autograd.grad(total, sources, allow_unused=True)
+        else:  # a value that depends on none of them (e.g. an argmax)
+            grads = [None] * len(sources)
+        return value.detach(), list(grads[:n]), list(grads[n:])
+    raise NotImplementedError(BACKEND)

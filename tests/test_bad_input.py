@@ -6,17 +6,17 @@ the exception type, a regex its message must match, and the argument the
 message must name. Every error must be raised in the package itself (the last
 frame of the traceback), so that the user sees our message, never a stack
 trace from deep inside the backend. The table is the same on every Keras
-backend (TensorFlow, JAX, PyTorch), and so are the messages. Errors that Keras or Python raise with
-their own words (an unknown keyword argument, a dtype policy) are not ours
-to pin and have no row.
+backend (TensorFlow, JAX, PyTorch), and so are the messages. Errors that
+Keras or Python raise with their own words (an unknown keyword argument, a
+dtype policy) are not ours to pin and have no row.
 
 `test_no_silent_nan` then lists inputs that pass validation but are
 degenerate: each must raise a clear error or give finite output, never NaN
 in silence. The behaviour the README documents as giving NaN (a temperature
 tensor in a compiled function, XLA or `jax.jit`, which has no run-time
-check) is a strict xfail: it
-fails this test's contract on purpose, and the xfail turns into a failure
-once it is fixed.
+check) is a strict xfail: it fails this test's contract on purpose, and the
+xfail turns into a failure once it is fixed. (PyTorch trains eagerly, so
+there the value is checked and the row passes.)
 """
 
 import collections

@@ -1,13 +1,17 @@
-"""The benchmark script still runs against the library (speed is not tested).
+"""The benchmark scripts still run against the library (speed is not tested).
 
-`benchmarks/bench_sampling.py` is run by hand on a quiet machine; these tests
-run its op section once on a tiny shape, so that a change to the library that
-breaks a contender shows here rather than at the next benchmark run, and
-check that each contender computes what it claims.
+`benchmarks/bench_sampling.py` and `benchmarks/bench_backends.py` are run by
+hand on a quiet machine; these tests run their sections once on a tiny
+shape, so that a change to the library that breaks a contender shows here
+rather than at the next benchmark run, and check that each contender
+computes what it claims (`bench_backends.py` checks every contender's output
+itself before timing it, on every backend it runs on).
 """
 
 import importlib.util
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -127,3 +131,76 @@ def test_bias_table_exact_gradient_and_report(bias_table):
     for r in rows:
         assert -1.0 <= r["cosine"] <= 1.0 and r["rel_bias"] >= 0.0
     assert "| reinmax | 1 |" in bias_table.markdown(rows, 50)
+
+
+# -- bench_backends.py --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_backends():
+    spec = importlib.util.spec_from_file_location(
+        "bench_backends",
+        os.path.join(ROOT, "benchmarks", "bench_backends.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_backends_ratios_are_paired_by_round(bench_backends):
+    # Made-up times (seconds per call, 3 rounds): each ratio is the round's
+    # time over the same round's floor + draw, and the targets compare two
+    # contenders round by round.
+    times = {"floor": [1.0, 2.0, 1.0], "draw": [1.0, 2.0, 3.0],
+             "st_gs": [2.0, 4.0, 8.0], "plain_jax_st": [2.0, 4.0, 4.0]}
+    rows = bench_backends.summarize("jax", "jit", times)
+    by = {r["op"]: r for r in rows}
+    assert [r["op"] for r in rows] == ["floor", "draw", "floor+draw",
+                                       "st_gs", "plain_jax_st"]
+    assert by["floor+draw"]["ms"] == 4000.0 and by["floor+draw"]["ratio"] == 1
+    assert by["st_gs"]["ratio"] == 1.0 and by["st_gs"]["ratio_q3"] == 1.5
+    assert by["st_gs"]["ms"] == 4000.0 and by["st_gs"]["rounds"] == 3
+    lines = bench_backends.target_lines(rows, quick=False)
+    assert len(lines) == 2
+    assert "1.00x" in lines[0] and lines[0].endswith("met.")
+    assert "= 1.00x (quartiles 1.00-1.50)" in lines[1]
+    table = bench_backends.table(rows)
+    assert "| jax | jit | gumbel_softmax(hard=True) | 4000.00 " in table
+
+
+# Rows every backend's table has, and each backend's own (mode, label).
+COMMON_ROWS = ("floor: softmax fwd+bwd", "draw: uniform", "floor + draw",
+               "gumbel_softmax(hard=True)", "gumbel_softmax(hard=False)",
+               "straight_through", "reinmax", "gumbel_rao(num_samples=10)")
+BACKEND_ROWS = {
+    "tensorflow": {"tf.function": (), "xla": ()},
+    "jax": {"jit": ("plain JAX ST Gumbel-Softmax (hard)",)},
+    "torch": {"eager": ("F.gumbel_softmax(hard=True)",
+                        "F.gumbel_softmax(hard=False)")},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", sorted(BACKEND_ROWS))
+def test_bench_backends_quick_run_reports_every_row(backend, tmp_path):
+    # The script on each installed backend, in a subprocess (the backend is
+    # chosen when Keras is imported), one round on a tiny shape.
+    if importlib.util.find_spec(backend) is None:  # not imported here
+        pytest.skip(f"{backend} is not installed")
+    report = tmp_path / "table.md"
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="",
+               TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "bench_backends.py"),
+         "--quick", "--rounds", "1", "--shape", "4", "3", "5",
+         "--markdown", str(report)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = report.read_text()
+    for mode, extra in BACKEND_ROWS[backend].items():
+        for label in COMMON_ROWS + extra:
+            assert f"| {backend} | {mode} | {label} | " in text, (mode, label)
+    assert f"KERAS_BACKEND={backend} python benchmarks/bench_backends.py" in (
+        text)
+    assert "(logits (4, 3, 5), temperature 0.5;" in text
+    if backend != "tensorflow":
+        assert "Against the issue's targets" in text

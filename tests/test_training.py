@@ -1,23 +1,31 @@
-"""Long training in practice: resuming, determinism, several workers,
-serving.
+"""Long training in practice: resuming, determinism, several devices and
+workers, saving across backends, serving.
 
 - `BackupAndRestore`: a `fit` interrupted part-way and resumed from the
   backup must end exactly (bit for bit) where the uninterrupted run with the
   same seeds ends: weights, optimizer state and step, the annealed
   temperature (and the temperature of every step after the resume), the
   learned temperature, and the noise generators' state.
-- Determinism: with `keras.utils.set_random_seed` and op determinism, two
-  training runs (in one process, and in two processes) give bit-identical
-  weights and samples. Op determinism is global and cannot be turned off, so
-  it runs in subprocesses (`tests/_workers/determinism.py`).
-- `MultiWorkerMirroredStrategy`: two worker processes on loopback ports
-  (`tests/_workers/multiworker.py`) train the same model; the temperature is
-  identical on both workers at every step and follows the schedule.
-- Serving: a model exported with `model.export` is loaded with
+- Determinism: with `keras.utils.set_random_seed` (and TensorFlow's op
+  determinism, PyTorch's deterministic algorithms), two training runs (in
+  one process, and in two processes) give bit-identical weights and
+  samples. Op determinism is global and cannot be turned off, so it runs in
+  subprocesses (`tests/_workers/determinism.py`), on this process's backend.
+- JAX's `keras.distribution.DataParallel` over two host devices, in a
+  worker process on JAX whatever this process's backend
+  (`tests/_workers/data_parallel.py`).
+- A `.keras` file saved on another backend (`tests/_workers/save_keras.py`)
+  loads here and predicts the same modes and relaxations.
+- `MultiWorkerMirroredStrategy` (TensorFlow): two worker processes on
+  loopback ports (`tests/_workers/multiworker.py`) train the same model; the
+  temperature is identical on both workers at every step and follows the
+  schedule.
+- Serving (TensorFlow): a model exported with `model.export` is loaded with
   `tf.saved_model.load` in a fresh process that never imports keras_gumbel
   (`tests/_workers/serve.py`).
 """
 
+import importlib.util
 import json
 import os
 import socket
@@ -30,8 +38,10 @@ import pytest
 
 import keras_gumbel
 from _helpers import ALL_LAYERS
+from _helpers import BACKEND
 from _helpers import assert_valid_sample
 from _helpers import regression_data
+from _helpers import tf_only
 
 WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "_workers")
@@ -216,8 +226,8 @@ def _assert_resume_is_exact(tmp_path, noise_state):
         _fit(interrupted, backup, noise_state=noise_state,
              extra_callbacks=[InterruptOnce(INTERRUPT_EPOCH,
                                             INTERRUPT_BATCH)])
-    assert int(interrupted.optimizer.iterations.numpy()) == (
-        INTERRUPT_EPOCH * STEPS_PER_EPOCH + INTERRUPT_BATCH)
+    step = int(keras.ops.convert_to_numpy(interrupted.optimizer.iterations))
+    assert step == INTERRUPT_EPOCH * STEPS_PER_EPOCH + INTERRUPT_BATCH
     assert os.path.exists(os.path.join(backup, "latest.weights.h5"))
     resumed = _resume_model()
     resumed_temperatures = _fit(resumed, backup, noise_state=noise_state)
@@ -294,6 +304,7 @@ def _load_served(path, calls):
 
 
 @pytest.mark.slow
+@tf_only  # a TensorFlow SavedModel, served by `tf.saved_model.load`
 def test_exported_model_serves_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).standard_normal((32, 6)).astype("float32")
     np.save(tmp_path / "x.npy", x)
@@ -381,6 +392,7 @@ def _free_loopback_ports(n):
 
 
 @pytest.mark.slow
+@tf_only  # tf.distribute
 def test_multi_worker_mirrored_strategy(tmp_path):
     ports = _free_loopback_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
@@ -420,3 +432,99 @@ def test_multi_worker_mirrored_strategy(tmp_path):
     assert first["learned_temperature"] == second["learned_temperature"]
     assert first["learned_temperature"] != 1.0  # it was trained
     assert first["loss"] == second["loss"]
+
+
+# --------------------------------------------------------------------------
+# JAX: DataParallel over two devices.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_fit(tmp_path):
+    """`keras.distribution.DataParallel` over two host devices (a worker
+    process on JAX, whatever this process's backend): the model with an
+    annealed and a learned temperature trains, and the annealed temperature
+    follows the schedule."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    out = tmp_path / "data_parallel.json"
+    env = _worker_env(
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    _run_workers([([sys.executable, os.path.join(WORKERS, "data_parallel.py"),
+                    str(out)], env)])
+    with open(out) as f:
+        result = json.load(f)
+    assert result["jax_devices"] == 2
+    assert result["distribution_devices"] == 2
+    assert result["variable_devices"] == [2]  # each variable on both
+    losses = result["losses"]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(result["weights_changed"])
+    # 128 examples in batches of 16, 5 epochs: 40 steps; the temperature
+    # changes every 4.
+    assert result["step"] == 40
+    schedule = keras_gumbel.TemperatureAnnealing(
+        initial=1.0, rate=0.05, minimum=0.1, update_every=4)
+    assert result["logged_temperatures"] == pytest.approx(
+        [schedule.temperature_at(s) for s in (4, 12, 20, 28, 36)])
+    assert result["expected_temperature"] == pytest.approx(
+        schedule.temperature_at(40))
+    assert result["temperature"] == pytest.approx(
+        result["expected_temperature"], rel=1e-6)
+    assert result["temperature"] < 0.2  # annealed from 1.0
+    assert result["learned_temperature"] != pytest.approx(0.7)  # learned
+
+
+# --------------------------------------------------------------------------
+# A .keras file across backends.
+# --------------------------------------------------------------------------
+
+
+def _other_backend():
+    """Another Keras backend than this process's that can be imported."""
+    for name in ("jax", "torch", "tensorflow"):
+        if name != BACKEND and importlib.util.find_spec(name) is not None:
+            return name
+    pytest.skip("no other Keras backend is installed")
+
+
+@pytest.mark.slow
+def test_keras_file_saved_on_another_backend_loads(tmp_path):
+    """A model saved on another backend (in a worker process) loads here
+    without custom objects and predicts what it predicted there: the modes
+    exactly, the soft relaxation to float32 rounding. (Samples are not
+    compared: the noise streams differ between backends.)"""
+    other = _other_backend()
+    x = np.random.default_rng(0).standard_normal((32, 6)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    _run_workers([([sys.executable, os.path.join(WORKERS, "save_keras.py"),
+                    str(tmp_path / "x.npy"), str(tmp_path)],
+                   _worker_env(KERAS_BACKEND=other))])
+    expected = np.load(tmp_path / "expected.npz")
+    assert str(expected["backend"]) == other
+
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+
+    layers = keras_gumbel.find_gumbel_layers(loaded)
+    assert [layer.name for layer in layers] == expected["names"].tolist()
+    assert len(layers) == 11
+    assert [layer.temperature for layer in layers] == pytest.approx(
+        expected["temperatures"].tolist(), rel=1e-6)
+    assert len(set(expected["temperatures"].tolist())) == 2  # trained
+    states = [keras.ops.convert_to_numpy(layer.seed_generator.state)
+              for layer in layers]
+    np.testing.assert_array_equal(np.asarray(states, "int64"),
+                                  expected["states"])
+    outputs = dict(zip(loaded.output_names, loaded.predict(x, verbose=0)))
+    assert sorted(outputs) == sorted(layer.name for layer in layers)
+    for layer in layers:
+        y, want = outputs[layer.name], expected[f"y_{layer.name}"]
+        assert y.shape == want.shape
+        if layer.inference_mode == "mode":
+            np.testing.assert_array_equal(y, want, err_msg=layer.name)
+        else:
+            np.testing.assert_allclose(y, want, atol=1e-6,
+                                       err_msg=layer.name)
+    assert {layer.inference_mode for layer in layers} == {"mode", "soft"}

@@ -1,7 +1,9 @@
 """Two training runs under `keras.utils.set_random_seed` and op determinism.
 
 Usage: `determinism.py OUT.npz`. Op determinism is global and cannot be
-turned off, so this runs in its own process. Trains the same model twice
+turned off, so this runs in its own process, on the Keras backend that
+`KERAS_BACKEND` names (TensorFlow's op determinism, PyTorch's deterministic
+algorithms; JAX is deterministic on a CPU). Trains the same model twice
 (re-seeding before each run) and saves, for each run `r`, its final
 variables (`r{r}_var{i}`: weights, temperatures, noise generator states),
 two successive training-mode samples of the model (`r{r}_train{k}`), a
@@ -16,7 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_gumbel  # noqa: E402
 from keras_gumbel import ops  # noqa: E402
@@ -51,13 +52,26 @@ def run():
     result["train0"] = keras.ops.convert_to_numpy(model(x, training=True))
     result["train1"] = keras.ops.convert_to_numpy(model(x, training=True))
     result["predict"] = model.predict(x, verbose=0)
-    result["op0"] = ops.gumbel_softmax(x).numpy()
-    result["op1"] = ops.gumbel_softmax(x, hard=True).numpy()
+    result["op0"] = keras.ops.convert_to_numpy(ops.gumbel_softmax(x))
+    result["op1"] = keras.ops.convert_to_numpy(
+        ops.gumbel_softmax(x, hard=True))
     return result
 
 
+def enable_determinism():
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
 def main(out_path):
-    tf.config.experimental.enable_op_determinism()
+    enable_determinism()
     saved = {}
     for r in range(2):
         for key, value in run().items():

@@ -242,8 +242,6 @@ def temperature_tensor(temperature, dtype):
     if _backend.is_concrete(tau):
         temperature_value(keras.ops.convert_to_numpy(tau))
         return tau
-    if not _backend.is_tensorflow():
-        return tau
     return _backend.assert_in_range(
         tau, MIN_TEMPERATURE, MAX_TEMPERATURE,
         "Invalid value received for argument `temperature`: expected "

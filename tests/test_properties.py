@@ -294,7 +294,13 @@ def test_deterministic_binary_ops(case):
 
     mode = as_float64(ops.sigmoid_mode(x))
     # `x > 0` of the logits as cast to `dtype` (tiny values round to 0).
-    np.testing.assert_array_equal(mode, (as_float64(x) > 0).astype(np.float64))
+    # XLA on a CPU (JAX) flushes subnormal numbers to zero in its ops, so
+    # there a subnormal logit compares as 0: a tie, mode 0.
+    expected = as_float64(x)
+    if BACKEND == "jax":
+        tiny = np.finfo(np.float32 if dtype == "bfloat16" else dtype).tiny
+        expected = np.where(np.abs(expected) < tiny, 0.0, expected)
+    np.testing.assert_array_equal(mode, (expected > 0).astype(np.float64))
     soft = as_float64(ops.tempered_sigmoid(x, tau))
     assert np.all(np.isfinite(soft)) and np.all((soft >= 0) & (soft <= 1))
 

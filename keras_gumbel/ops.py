@@ -160,7 +160,7 @@ def _relaxed_softmax(perturbed, tau, axis, hard):
         y = _backend.softmax(z, axis=axis)
         if hard:
             out = _backend.one_hot(
-                K.argmax(z, axis=axis), depth, axis, _backend.dtype_name(y))
+                _backend.argmax(z, axis=axis), depth, axis, _backend.dtype_name(y))
         else:
             out = y
 
@@ -318,7 +318,7 @@ def _categorical_sample(logits, temperature, axis, seed, func):
     seed_pair = _backend.seed_pair(seed)
     u = _backend.uniform(_backend.shape(x), compute, seed_pair)
     perturbed = x - K.log(-K.log(u))
-    index = K.argmax(perturbed, axis=axis)
+    index = _backend.argmax(perturbed, axis=axis)
     sample = _backend.one_hot(index, _backend.depth(x, axis), axis, compute)
     return x, tau, axis, sample, seed_pair, dtype, perturbed, index
 
@@ -762,7 +762,7 @@ def softmax_mode(logits, axis=-1):
     x = _checks.logits_tensor(logits, "softmax_mode")
     axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis, allow_plus_inf=True)
-    return _backend.one_hot(K.argmax(x, axis=axis), _backend.depth(x, axis),
+    return _backend.one_hot(_backend.argmax(x, axis=axis), _backend.depth(x, axis),
                             axis, _backend.dtype_name(x))
 
 

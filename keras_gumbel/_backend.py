@@ -394,10 +394,6 @@ def needs_grad(x):
     return True
 
 
-def stop_gradient(x):
-    return keras.ops.stop_gradient(x)
-
-
 # --------------------------------------------------------------------------
 # Autodiff (score_function's slopes).
 # --------------------------------------------------------------------------

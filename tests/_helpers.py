@@ -70,38 +70,11 @@ def value_and_grads(fn, *args):
     `torch.autograd`): the gradients the estimators hand-write are what each
     backend's users would see. `args` are arrays or tensors (converted with
     their dtype); a gradient the backend reports as absent is returned as
-    None. The value and the gradients are backend tensors.
+    None (JAX has no None: zeros). The value and the gradients are backend
+    tensors.
     """
-    args = [tensor(a) for a in args]
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            for a in args:
-                tape.watch(a)
-            value = fn(*args)
-            total = tf.reduce_sum(tf.cast(value, tf.float64))
-        return value, list(tape.gradient(total, args))
-    if BACKEND == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        def total(*xs):
-            value = fn(*xs)
-            return jnp.sum(value.astype(jnp.float32)), value
-
-        grads, value = jax.grad(total, argnums=tuple(range(len(args))),
-                                has_aux=True)(*args)
-        return value, list(grads)
-    if BACKEND == "torch":
-        import torch
-
-        args = [a.detach().clone().requires_grad_(True) for a in args]
-        value = fn(*args)
-        total = value.double().sum()
-        grads = torch.autograd.grad(total, args, allow_unused=True)
-        return value.detach(), list(grads)
-    raise NotImplementedError(BACKEND)
+    value, grads, _ = value_and_grads_with_variables(fn, (), *args)
+    return value, grads
 
 
 def compiled(fn, jit_compile=True):
@@ -179,16 +152,24 @@ def value_and_grads_with_variables(fn, variables, *args):
     """
     n = len(args)
     variables = list(variables)
-    if BACKEND == "jax":
-        def with_values(*xs):
-            mapping = list(zip(variables, xs[n:]))
-            with keras.StatelessScope(state_mapping=mapping):
-                return fn(*xs[:n])
-
-        value, grads = value_and_grads(
-            with_values, *args, *[v.value for v in variables])
-        return value, grads[:n], grads[n:]
     args = [tensor(a) for a in args]
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(*xs):
+            if variables:
+                mapping = list(zip(variables, xs[n:]))
+                with keras.StatelessScope(state_mapping=mapping):
+                    value = fn(*xs[:n])
+            else:
+                value = fn(*xs[:n])
+            return jnp.sum(value.astype(jnp.float32)), value
+
+        sources = args + [v.value for v in variables]
+        grads, value = jax.grad(total, argnums=tuple(range(len(sources))),
+                                has_aux=True)(*sources)
+        return value, list(grads[:n]), list(grads[n:])
     if BACKEND == "tensorflow":
         import tensorflow as tf
 

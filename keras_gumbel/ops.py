@@ -459,7 +459,8 @@ def straight_through(logits, temperature=1.0, axis=-1, seed=None):
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
 
-    Example:
+    Example (TensorFlow; `jax.grad` and `torch.autograd` see the same
+    gradient):
 
     >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
     >>> with tf.GradientTape() as tape:
@@ -513,7 +514,8 @@ def reinmax(logits, temperature=1.0, axis=-1, seed=None):
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
 
-    Example:
+    Example (TensorFlow; `jax.grad` and `torch.autograd` see the same
+    gradient):
 
     >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
     >>> with tf.GradientTape() as tape:
@@ -579,7 +581,8 @@ def gumbel_rao(logits, temperature=1.0, num_samples=10, axis=-1, seed=None):
     Returns:
         A one-hot tensor of the shape and dtype of `logits`.
 
-    Example:
+    Example (TensorFlow; `jax.grad` and `torch.autograd` see the same
+    gradient):
 
     >>> logits = tf.Variable(tf.math.log([[0.1, 0.6, 0.3]]))
     >>> with tf.GradientTape() as tape:

@@ -106,8 +106,13 @@ def sample_logistic(shape, dtype="float32", seed=None):
     dtype = _checks.float_dtype(dtype)
     compute = _compute_dtype(dtype)
     u = _uniform(_checks.shape(shape), compute, _checks.seed(seed))
-    # u < 1 strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too.
-    return K.cast(K.log(u) - K.log1p(-u), dtype)
+    return K.cast(_logistic(u), dtype)
+
+
+def _logistic(u):
+    """Standard logistic noise `log(u) - log(1 - u)` from uniform `u`: u < 1
+    strictly, so log1p(-u) is finite; u >= tiny, so log(u) is too."""
+    return K.log(u) - K.log1p(-u)
 
 
 # --------------------------------------------------------------------------
@@ -159,15 +164,15 @@ def _relaxed_softmax(perturbed, tau, axis, hard):
         z = p / t
         y = _backend.softmax(z, axis=axis)
         if hard:
-            out = _backend.one_hot(
-                _backend.argmax(z, axis=axis), depth, axis, _backend.dtype_name(y))
+            out = _backend.one_hot(_backend.argmax(z, axis=axis), depth,
+                                   axis, _backend.dtype_name(y))
         else:
             out = y
 
         def grad(dy):
             # The softmax's gradient, also for the hard sample
             # (straight-through): s = y * (dy - <dy, y>).
-            s = y * (dy - K.sum(dy * y, axis=axis, keepdims=True))
+            s = _softmax_vjp(y, dy, axis)
             return s / t, _tau_grad(z, s, t, axis)
 
         return out, grad
@@ -278,8 +283,7 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     x = K.cast(x, _compute_dtype(dtype))
     tau = _temperature(temperature, x)
     u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
-    # Logistic noise as in `sample_logistic`.
-    y = _relaxed_sigmoid(x + (K.log(u) - K.log1p(-u)), tau, hard)
+    y = _relaxed_sigmoid(x + _logistic(u), tau, hard)
     return K.cast(y, dtype)
 
 
@@ -335,8 +339,7 @@ def _binary_sample(logits, temperature, seed, func):
     tau = _temperature(temperature, x)
     seed_pair = _backend.seed_pair(seed)
     u = _backend.uniform(_backend.shape(x), compute, seed_pair)
-    # Logistic noise as in `sample_logistic`.
-    noise = K.log(u) - K.log1p(-u)
+    noise = _logistic(u)
     perturbed = x + noise
     sample = K.cast(perturbed > 0, compute)
     return x, tau, sample, seed_pair, dtype, perturbed
@@ -737,7 +740,7 @@ def gumbel_rao_sigmoid(logits, temperature=1.0, num_samples=10, seed=None):
                 u = _backend.uniform(shape, _backend.dtype_name(x),
                                      _conditional_seed(seed_pair))
                 z = _conditional_logistic(
-                    x, sample, K.log(u) - K.log1p(-u)) / t
+                    x, sample, _logistic(u)) / t
                 y = K.sigmoid(z)
                 s_fresh = g * y * (1 - y)
                 s = s + K.sum(s_fresh, axis=0)
@@ -765,8 +768,9 @@ def softmax_mode(logits, axis=-1):
     x = _checks.logits_tensor(logits, "softmax_mode")
     axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis, allow_plus_inf=True)
-    return _backend.one_hot(_backend.argmax(x, axis=axis), _backend.depth(x, axis),
-                            axis, _backend.dtype_name(x))
+    return _backend.one_hot(_backend.argmax(x, axis=axis),
+                            _backend.depth(x, axis), axis,
+                            _backend.dtype_name(x))
 
 
 def sigmoid_mode(logits):

@@ -127,9 +127,12 @@ def sum_to_shape(grad, target):
 
 
 def sum_except_first(x):
-    """Sums over every axis but the first (the rank may be unknown on
+    """Sums over every axis but the first, `(batch, ...)` -> `(batch,)`; a
+    tensor of rank <= 1 is returned as it is (the rank may be unknown on
     TensorFlow when traced)."""
     r = rank(x)
+    if r is not None and r <= 1:
+        return x
     if r is None:
         tf = _tf()
         return tf.reduce_sum(x, axis=tf.range(1, tf.rank(x)))

@@ -817,14 +817,6 @@ def tempered_sigmoid(logits, temperature=1.0):
 # --------------------------------------------------------------------------
 
 
-def _sum_latents(kl):
-    """Sums a per-variable KL over every axis but the first (the batch)."""
-    rank = _backend.rank(kl)
-    if rank is not None and rank <= 1:
-        return kl
-    return _backend.sum_except_first(kl)
-
-
 def kl_categorical_uniform(logits, axis=-1):
     """KL(q || uniform) of categorical distributions given by logits.
 
@@ -854,7 +846,7 @@ def kl_categorical_uniform(logits, axis=-1):
     safe_log_q = K.where(q > 0, log_q, K.zeros_like(log_q))
     num_classes = K.cast(_backend.depth(x, axis), compute)
     kl = K.sum(q * safe_log_q, axis=axis) + K.log(num_classes)
-    return K.cast(_sum_latents(kl), dtype)
+    return K.cast(_backend.sum_except_first(kl), dtype)
 
 
 def kl_bernoulli_uniform(logits):
@@ -890,5 +882,5 @@ def kl_bernoulli_uniform(logits):
     if _backend.rank(kl) == 1:
         kl = K.sum(kl)
     else:
-        kl = _sum_latents(kl)
+        kl = _backend.sum_except_first(kl)
     return K.cast(kl, dtype)

@@ -75,13 +75,6 @@ Attributes:
 """
 
 
-def _sum_per_example(x):
-    """Sums over every axis but the first: `(batch, ...)` -> `(batch,)`."""
-    if _backend.rank(x) == 1:
-        return x
-    return _backend.sum_except_first(x)
-
-
 def sample_categorical(logits, axis=-1, seed=None):
     """One-hot samples of `Categorical(softmax(logits))`, with no gradient.
 
@@ -115,7 +108,7 @@ def categorical_log_prob(sample, logits, axis=-1):
     z = K.cast(K.convert_to_tensor(sample), x.dtype)
     log_p = _backend.log_softmax(x, axis=axis)
     # 0 * -inf = 0 for a masked class that was not drawn.
-    return _sum_per_example(
+    return _backend.sum_except_first(
         K.sum(_backend.multiply_no_nan(log_p, z), axis=axis))
 
 
@@ -125,7 +118,7 @@ def bernoulli_log_prob(sample, logits):
     z = K.cast(K.convert_to_tensor(sample), x.dtype)
     # log q(z) = z x - softplus(x): the Bernoulli log-likelihood in log
     # space, finite for large finite logits of either sign.
-    return _sum_per_example(z * x - K.softplus(x))
+    return _backend.sum_except_first(z * x - K.softplus(x))
 
 
 def _check_callable(f, name="f"):
@@ -172,11 +165,11 @@ def taylor_control_variate(f, sample, point, mean=None):
         K.cast(K.convert_to_tensor(point), sample.dtype),
         _backend.shape(sample))
     f_point, slope = _value_and_slope(f, point)
-    value = f_point + _sum_per_example(slope * (sample - point))
+    value = f_point + _backend.sum_except_first(slope * (sample - point))
     if mean is None:
         analytic = K.zeros_like(value)
     else:
-        linear = _sum_per_example(slope * K.cast(mean, slope.dtype))
+        linear = _backend.sum_except_first(slope * K.cast(mean, slope.dtype))
         analytic = linear - _stop(linear)
     return ControlVariate(_stop(value), analytic)
 
@@ -271,7 +264,7 @@ def darn_learning_signal(f, sample, kind="bernoulli", axis=-1):
         depth = K.cast(_backend.depth(sample, axis), sample.dtype)
         point = K.ones_like(sample) / depth
     _, slope = _value_and_slope(f, point)
-    return _stop(_sum_per_example(slope * (sample - point)))
+    return _stop(_backend.sum_except_first(slope * (sample - point)))
 
 
 def surrogate_loss(f, log_q, signal=None, analytic=0.0):

@@ -7,6 +7,8 @@ Public names:
 - `StraightThrough`, `ReinMax`, `GumbelRao` and their binary counterparts
   `StraightThroughSigmoid`, `ReinMaxSigmoid`, `GumbelRaoSigmoid`: exact
   samples with other gradient estimators.
+- `GumbelTopK`: k of the classes without replacement (Gumbel-top-k,
+  relaxed by successive softmaxes; straight-through with `hard=True`).
 - `TemperatureAnnealing`: the temperature schedule as a callback.
 - `keras_gumbel.ops`: the math (noise, samples, estimators, KL terms).
 - `keras_gumbel.score_function`: REINFORCE, NVIL, DARN and MuProp, the
@@ -37,6 +39,7 @@ from keras_gumbel.layers import GumbelRao  # noqa: E402
 from keras_gumbel.layers import GumbelRaoSigmoid  # noqa: E402
 from keras_gumbel.layers import GumbelSigmoid  # noqa: E402
 from keras_gumbel.layers import GumbelSoftmax  # noqa: E402
+from keras_gumbel.layers import GumbelTopK  # noqa: E402
 from keras_gumbel.layers import ReinMax  # noqa: E402
 from keras_gumbel.layers import ReinMaxSigmoid  # noqa: E402
 from keras_gumbel.layers import STGumbel  # noqa: E402
@@ -56,6 +59,7 @@ __all__ = [
     "StraightThroughSigmoid",
     "ReinMaxSigmoid",
     "GumbelRaoSigmoid",
+    "GumbelTopK",
     "TemperatureAnnealing",
     "find_gumbel_layers",
     "ops",

@@ -100,6 +100,50 @@ def argmax(x, axis):
     return keras.ops.argmax(x, axis=axis)
 
 
+def top_k_hot(x, k, axis, dtype):
+    """The k-hot of the `k` largest entries of `x` along the non-negative
+    `axis`: exactly k ones per row (ties broken as the backend's top_k
+    breaks them), zeros elsewhere. Built by
+    scattering the top_k indices, which costs the indices' size, not k
+    times the tensor's (a sum of k one-hots would)."""
+    r = rank(x)
+    last = r is None or axis == r - 1
+    if not last:
+        x = keras.ops.moveaxis(x, axis, -1)
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        dims = tf.shape(x)
+        flat = tf.reshape(x, [-1, dims[-1]])
+        index = tf.math.top_k(flat, k, sorted=False).indices
+        rows = tf.broadcast_to(tf.range(tf.shape(flat)[0])[:, None],
+                               tf.shape(index))
+        khot = tf.scatter_nd(
+            tf.reshape(tf.stack([rows, index], axis=-1), [-1, 2]),
+            tf.ones([tf.size(index)], dtype), tf.shape(flat))
+        khot = tf.reshape(khot, dims)
+    elif backend == "jax":
+        import jax
+
+        index = jax.lax.top_k(x, k)[1]
+        khot = jax.numpy.put_along_axis(
+            jax.numpy.zeros(x.shape, dtype), index,
+            jax.numpy.ones((), dtype), axis=-1, inplace=False)
+    elif backend == "torch":
+        import torch
+
+        index = torch.topk(x, k, dim=-1, sorted=False).indices
+        khot = torch.zeros(x.shape, dtype=getattr(torch, dtype),
+                           device=x.device).scatter_(-1, index, 1.0)
+    else:
+        index = keras.ops.top_k(x, k, sorted=False)[1]
+        khot = keras.ops.sum(keras.ops.one_hot(
+            index, x.shape[-1], dtype=dtype), axis=-2)
+    if not last:
+        khot = keras.ops.moveaxis(khot, -1, axis)
+    return khot
+
+
 def one_hot(index, num_classes, axis, dtype):
     """`one_hot(index)` with the classes along the non-negative `axis`."""
     if is_tensorflow():

@@ -440,6 +440,29 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             f"row whose classes along axis {axis} are all masked (-inf)")
 
 
+def subset_size(k, x, axis):
+    """`k` as a positive int, at most the classes along `axis` of `x` when
+    that number is known; where `x`'s values can be read now, also at most
+    the classes with a finite logit in every row (a masked class is never
+    chosen, so a row with fewer has no k-subset to draw)."""
+    k = positive_int(k, "k")
+    classes = x.shape[axis] if _backend.rank(x) is not None else None
+    if classes is not None and k > classes:
+        raise invalid(
+            "k", f"a positive integer at most the number of classes along "
+            f"axis {axis} ({classes})", k)
+    if k > 1 and _backend.is_concrete(x):
+        finite = keras.ops.sum(
+            keras.ops.cast(x > -np.inf, "int32"), axis=axis)
+        fewest = int(keras.ops.convert_to_numpy(keras.ops.min(finite)))
+        if fewest < k:
+            raise invalid(
+                "k", "a positive integer at most the number of classes with "
+                f"a finite logit in every row (a row along axis {axis} has "
+                f"{fewest}; -inf masks a class, which is never chosen)", k)
+    return k
+
+
 def is_text(value):
     """Whether `value` is text data: a NumPy array of strings, or a (nested)
     list of strings. Only TensorFlow has string tensors; elsewhere the

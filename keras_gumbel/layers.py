@@ -27,6 +27,7 @@ __all__ = [
     "StraightThroughSigmoid",
     "ReinMaxSigmoid",
     "GumbelRaoSigmoid",
+    "GumbelTopK",
 ]
 
 INFERENCE_MODES = ("sample", "mode", "soft")
@@ -79,7 +80,8 @@ class GumbelLayer(keras.layers.Layer):
                 "only shapes the straight-through gradient, so a learned "
                 "temperature would follow the gradient of a value the model "
                 "never uses. Learn the temperature of the soft layer "
-                "(`GumbelSoftmax`, `GumbelSigmoid`), or anneal this one with "
+                "(`GumbelSoftmax`, `GumbelSigmoid`, `GumbelTopK(hard=False)`), "
+                "or anneal this one with "
                 "`TemperatureAnnealing`", learn_temperature)
         self.inference_mode = _checks.one_of(
             inference_mode, "inference_mode", INFERENCE_MODES)
@@ -934,3 +936,115 @@ class GumbelRaoSigmoid(_BinaryLayer):
 
     def get_config(self):
         return {**super().get_config(), "num_samples": self.num_samples}
+
+
+@keras.saving.register_keras_serializable(package="keras_gumbel")
+class GumbelTopK(_CategoricalLayer):
+    """Chooses k of the classes without replacement, relaxed (Gumbel-top-k).
+
+    In training it returns `ops.gumbel_topk`: with `hard=False` the relaxed
+    k-hot of Xie & Ermon (2019), non-negative and summing to `k` along
+    `axis`, differentiable in the logits and the temperature, tending to a
+    k-hot sample of k classes drawn without replacement from
+    `softmax(logits)` as the temperature goes to 0; with `hard=True` that
+    exact k-hot (k ones along `axis`), with the relaxed sample's gradient
+    (straight-through; the temperature then only shapes the gradient and
+    cannot be learned). At inference (`training=False`: `predict`,
+    `evaluate`, a plain call) it returns what `inference_mode` says.
+
+    Args:
+        k: the number of classes to choose, a positive integer at most the
+            number of classes along `axis`.
+        temperature: the initial temperature, a positive float. Annealed by
+            `keras_gumbel.TemperatureAnnealing`, or set with
+            `layer.temperature = value`.
+        hard: whether to return exact k-hot samples (straight-through).
+        axis: the axis of the classes.
+        seed: `None` or an integer: the seed of the layer's
+            `keras.random.SeedGenerator`. Each call draws new noise; two
+            layers with the same seed draw the same noise.
+        learn_temperature: whether the temperature is a trainable weight
+            (only with `hard=False`).
+        inference_mode: what the layer returns when not training:
+            `"sample"` (default) draws as in training, `"mode"` the most
+            likely outcome (the k-hot of the k largest logits), `"soft"` the
+            noiseless relaxation (`ops.tempered_topk`).
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float logits of any rank >= 1, the classes along `axis`,
+            e.g. `(batch, features)`. Logits, not probabilities; `-inf`
+            masks a class (never chosen; each row needs at least `k` finite
+            logits).
+        training: Python bool; `fit` sets it. In training the layer always
+            samples; otherwise `inference_mode` decides.
+
+    Returns:
+        A tensor of the shape of `inputs`, in the layer's compute dtype.
+        Under mixed precision the noise and the softmaxes run in float32.
+
+    Example (choose 5 of 64 features per example):
+
+    >>> inputs = keras.Input(shape=(64,))
+    >>> scores = keras.layers.Dense(64)(inputs)
+    >>> mask = GumbelTopK(k=5, hard=True, seed=0)(scores)
+    >>> model = keras.Model(inputs, keras.layers.Multiply()([inputs, mask]))
+
+    References:
+        - Kool, van Hoof, Welling. Stochastic Beams and Where to Find
+          Them: The Gumbel-Top-k Trick for Sampling Sequences Without
+          Replacement. ICML 2019.
+        - Xie, Ermon. Reparameterizable Subset Sampling via Continuous
+          Relaxations. IJCAI 2019.
+    """
+
+    def __init__(self, k, temperature=1.0, hard=False, axis=-1, seed=None,
+                 learn_temperature=False, inference_mode="sample", **kwargs):
+        # Read by the base class's checks: a hard sample does not use the
+        # temperature in its forward value.
+        self._hard = _checks.boolean(hard, "hard")
+        self._k = _checks.positive_int(k, "k")
+        super().__init__(
+            temperature=temperature,
+            axis=axis,
+            seed=seed,
+            learn_temperature=learn_temperature,
+            inference_mode=inference_mode,
+            **kwargs,
+        )
+
+    @property
+    def k(self):
+        """The number of classes chosen."""
+        return self._k
+
+    @property
+    def hard(self):
+        """Whether the layer returns exact k-hot samples."""
+        return self._hard
+
+    @property
+    def forward_uses_temperature(self):
+        return not self._hard
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        classes = input_shape[self.axis]
+        if classes is not None and self.k > classes:
+            raise _checks.invalid(
+                "k", f"a positive integer at most the number of classes "
+                f"along axis {self.axis} of the input of layer '{self.name}' "
+                f"({classes})", self.k)
+
+    def sample(self, inputs, temperature):
+        return ops.gumbel_topk(inputs, self.k, temperature, hard=self.hard,
+                               axis=self.axis, seed=self.seed_generator)
+
+    def mode(self, inputs):
+        return ops.topk_mode(inputs, self.k, axis=self.axis)
+
+    def soft(self, inputs, temperature):
+        return ops.tempered_topk(inputs, self.k, temperature, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "hard": self.hard}

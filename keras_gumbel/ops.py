@@ -57,6 +57,9 @@ __all__ = [
     "straight_through_sigmoid",
     "reinmax_sigmoid",
     "gumbel_rao_sigmoid",
+    "gumbel_topk",
+    "tempered_topk",
+    "topk_mode",
 ]
 
 K = keras.ops
@@ -284,6 +287,141 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     tau = _temperature(temperature, x)
     u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
     y = _relaxed_sigmoid(x + _logistic(u), tau, hard)
+    return K.cast(y, dtype)
+
+
+def _successive_softmax(perturbed, tau, k, axis, hard):
+    """The relaxed k-hot of Xie & Ermon, or (hard) the exact k-hot of the
+    top k of `perturbed`, with the relaxed one's gradient.
+
+    With z_1 = perturbed / tau: q_j = softmax(z_j) and z_{j+1} = z_j +
+    log(1 - q_j) / tau for j = 1..k, and y = q_1 + ... + q_k. Each softmax
+    takes out the mass the ones before it chose; as tau -> 0, q_j is the
+    one-hot of the j-th largest entry and y the exact k-hot.
+
+    The backward pass is written out, in reverse over the k steps, from the
+    k softmaxes kept from the forward pass. With A the gradient reaching
+    z_{j+1} (0 after the last step), step j's softmax receives dy - A /
+    (tau (1 - q_j)) and passes back its Jacobian times that, which is added
+    to A; the gradient of `perturbed` is A / tau after the first step. A class chosen with q_j = 1 exactly (z_{j+1} = -inf, a
+    small temperature) gets A = 0 from the later steps, and its 0 / 0 is
+    taken as 0 (`multiply_no_nan`): autodiff would give NaN there, and for
+    the temperature wherever a logit is -inf. The temperature's gradient
+    is -(1 / tau^2) times the sum of `perturbed * A_1 + sum_j log(1 - q_j)
+    * A_{j+1}` over the axes where tau is broadcast (`perturbed` shifted by
+    its row maximum where tau is constant along `axis`: each step's
+    Jacobian product sums to 0 along it).
+    """
+
+    @_backend.custom_gradient
+    def _fn(p, t):
+        z = p / t
+        qs = []
+        y = None
+        for j in range(k):
+            q = _backend.softmax(z, axis=axis)
+            qs.append(q)
+            y = q if y is None else y + q
+            if j < k - 1:
+                z = z + K.log1p(-q) / t
+        if hard:
+            y = _backend.top_k_hot(p, k, axis, _backend.dtype_name(p))
+
+        def grad(dy):
+            need_tau = _backend.needs_grad(t)
+            a = None  # the gradient reaching z_{j+1}
+            log_terms = None
+            for j in reversed(range(k)):
+                q = qs[j]
+                if a is None:
+                    r = dy
+                else:
+                    r = dy - _backend.multiply_no_nan(1.0 / (1.0 - q), a) / t
+                    if need_tau:
+                        term = _backend.multiply_no_nan(K.log1p(-q), a)
+                        log_terms = (term if log_terms is None
+                                     else log_terms + term)
+                s = _softmax_vjp(q, r, axis)
+                a = s if a is None else a + s
+            grad_t = None
+            if need_tau:
+                shifted = p
+                if _constant_along(t, _backend.rank(p), axis):
+                    shifted = p - K.max(p, axis=axis, keepdims=True)
+                total = _backend.multiply_no_nan(shifted, a)
+                if log_terms is not None:
+                    total = total + log_terms
+                grad_t = -_backend.sum_to_shape(total, t) / (t * t)
+            return a / t, grad_t
+
+        return _backend.identity(y), grad
+
+    return _fn(perturbed, tau)
+
+
+def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
+    """Draws k classes without replacement, relaxed (Gumbel-top-k).
+
+    The indices of the k largest `logits + g` along `axis`, `g` standard
+    Gumbel noise, are a sample of k classes without replacement from
+    `softmax(logits)` (the Plackett-Luce distribution; Kool et al. 2019).
+    With `hard=False` the result is the relaxed k-hot of Xie & Ermon (2019):
+    `y = q_1 + ... + q_k`, `q_j = softmax(z_j)`, `z_1 = (logits + g) /
+    temperature`, `z_{j+1} = z_j + log(1 - q_j) / temperature`. It is
+    non-negative, sums to k along `axis`, and tends to the exact k-hot as
+    the temperature goes to 0; an entry can exceed 1 (up to about 2) where
+    two noisy logits are close (see the README's "Subsets"). With
+    `hard=True` the result is that exact k-hot (exactly k ones along
+    `axis`), and the gradient that of the relaxed sample drawn with the same
+    noise (straight-through).
+
+    For the same seed the noise is that of `gumbel_softmax`: `k=1` gives
+    `gumbel_softmax`'s sample.
+
+    Args:
+        logits: a float tensor of unnormalized log-probabilities. `-inf`
+            masks a class: it is never chosen (while `k` is at most the
+            number of finite logits in the row) and gets zero gradient.
+        k: the number of classes to choose, a positive Python int at most
+            the number of classes along `axis`.
+        temperature: as in `gumbel_softmax` (differentiable; per-example
+            temperatures broadcast against the logits).
+        hard: whether to return the exact k-hot (straight-through).
+        axis: the axis of the classes.
+        seed: as in `gumbel_softmax`.
+
+    Returns:
+        A tensor of the shape and dtype of `logits`. float16 and bfloat16
+        logits are computed in float32 and the result cast back. The
+        gradient costs about k softmaxes' gradients, and keeps the k
+        softmaxes from the forward pass (k times the logits' memory).
+
+    Example:
+
+    >>> logits = keras.ops.zeros((2, 10))
+    >>> y = gumbel_topk(logits, k=3, hard=True, seed=1)
+    >>> keras.ops.convert_to_numpy(keras.ops.sum(y, axis=-1)).tolist()
+    [3.0, 3.0]
+
+    References:
+        - Kool, van Hoof, Welling. Stochastic Beams and Where to Find
+          Them: The Gumbel-Top-k Trick for Sampling Sequences Without
+          Replacement. ICML 2019. https://arxiv.org/abs/1903.06059
+        - Xie, Ermon. Reparameterizable Subset Sampling via Continuous
+          Relaxations. IJCAI 2019. https://arxiv.org/abs/1901.10517
+    """
+    x = _checks.logits_tensor(logits, "gumbel_topk")
+    hard = _checks.boolean(hard, "hard")
+    axis = _checks.axis(axis, _backend.rank(x))
+    _checks.logit_values(x, axis)
+    k = _checks.subset_size(k, x, axis)
+    seed = _checks.seed(seed)
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
+    perturbed = x - K.log(-K.log(u))  # the noise of `gumbel_softmax`
+    y = _successive_softmax(perturbed, tau, k, axis, hard)
     return K.cast(y, dtype)
 
 
@@ -796,6 +934,31 @@ def tempered_softmax(logits, temperature=1.0, axis=-1):
     axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
     return K.cast(_relaxed_softmax(x, tau, axis, hard=False), dtype)
+
+
+def topk_mode(logits, k, axis=-1):
+    """The k-hot of the k largest logits along `axis`: the most likely
+    outcome of `gumbel_topk`'s k classes, exactly k ones per row (ties
+    broken as the backend's `top_k` breaks them)."""
+    x = _checks.logits_tensor(logits, "topk_mode")
+    axis = _checks.axis(axis, _backend.rank(x))
+    _checks.logit_values(x, axis, allow_plus_inf=True)
+    k = _checks.subset_size(k, x, axis)
+    return _backend.top_k_hot(x, k, axis, _backend.dtype_name(x))
+
+
+def tempered_topk(logits, k, temperature=1.0, axis=-1):
+    """The noiseless relaxed k-hot, `gumbel_topk`'s relaxation applied to
+    `logits / temperature` without noise. Differentiable in the logits and
+    the temperature, with `gumbel_topk`'s gradients."""
+    x = _checks.logits_tensor(logits, "tempered_topk")
+    axis = _checks.axis(axis, _backend.rank(x))
+    _checks.logit_values(x, axis)
+    k = _checks.subset_size(k, x, axis)
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    return K.cast(_successive_softmax(x, tau, k, axis, hard=False), dtype)
 
 
 def tempered_sigmoid(logits, temperature=1.0):

@@ -16,7 +16,8 @@ def test_public_names():
     assert sorted(keras_gumbel.__all__) == sorted([
         "GumbelSoftmax", "STGumbel", "GumbelSigmoid", "STGumbelSigmoid",
         "StraightThrough", "ReinMax", "GumbelRao", "StraightThroughSigmoid",
-        "ReinMaxSigmoid", "GumbelRaoSigmoid", "TemperatureAnnealing",
+        "ReinMaxSigmoid", "GumbelRaoSigmoid", "GumbelTopK",
+        "TemperatureAnnealing",
         "find_gumbel_layers", "ops", "score_function", "__version__"])
     for name in keras_gumbel.__all__:
         assert hasattr(keras_gumbel, name), name

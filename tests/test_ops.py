@@ -1348,7 +1348,8 @@ def test_public_names_are_the_documented_ops():
         "sample_logistic", "kl_categorical_uniform", "kl_bernoulli_uniform",
         "softmax_mode", "sigmoid_mode", "tempered_softmax",
         "tempered_sigmoid", "straight_through", "reinmax", "gumbel_rao",
-        "straight_through_sigmoid", "reinmax_sigmoid", "gumbel_rao_sigmoid"}
+        "straight_through_sigmoid", "reinmax_sigmoid", "gumbel_rao_sigmoid",
+        "gumbel_topk", "topk_mode", "tempered_topk"}
     with open(os.path.join(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))), "README.md")) as f:
         readme = f.read()

@@ -320,6 +320,9 @@ _ESTIMATOR_LAYERS = {
     "straight_through_sigmoid": "StraightThroughSigmoid",
     "reinmax_sigmoid": "ReinMaxSigmoid",
     "gumbel_rao_sigmoid": "GumbelRaoSigmoid",
+    "gumbel_topk": "GumbelTopK",
+    "tempered_topk": "GumbelTopK",
+    "topk_mode": "GumbelTopK",
 }
 
 

@@ -20,6 +20,7 @@ there the value is checked and the row passes.)
 """
 
 import collections
+import functools
 import os
 
 import keras
@@ -36,6 +37,7 @@ from keras_gumbel import GumbelRao
 from keras_gumbel import GumbelRaoSigmoid
 from keras_gumbel import GumbelSigmoid
 from keras_gumbel import GumbelSoftmax
+from keras_gumbel import GumbelTopK
 from keras_gumbel import ReinMax
 from keras_gumbel import ReinMaxSigmoid
 from keras_gumbel import STGumbel
@@ -50,11 +52,25 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(keras_gumbel.__file__))
 
 # The layers whose forward value is an exact sample (the temperature only
 # shapes the gradient), and which therefore refuse a learned temperature.
+
+
+def _layer_factory(cls, name, *args, **kwargs):
+    """`cls` with some arguments given, named `name` in the rows' ids (the
+    k-subset layer takes `k` first)."""
+    factory = functools.partial(cls, *args, **kwargs)
+    factory.__name__ = name
+    return factory
+
+
+TOPK = _layer_factory(GumbelTopK, "GumbelTopK", 2)
+TOPK_HARD = _layer_factory(GumbelTopK, "GumbelTopK(hard=True)", 2,
+                           hard=True)
 STRAIGHT_THROUGH = [STGumbel, STGumbelSigmoid, StraightThrough, ReinMax,
                     GumbelRao, StraightThroughSigmoid, ReinMaxSigmoid,
-                    GumbelRaoSigmoid]
-ALL_LAYERS = [GumbelSoftmax, GumbelSigmoid] + STRAIGHT_THROUGH
-CATEGORICAL = [GumbelSoftmax, STGumbel, StraightThrough, ReinMax, GumbelRao]
+                    GumbelRaoSigmoid, TOPK_HARD]
+ALL_LAYERS = [GumbelSoftmax, GumbelSigmoid, TOPK] + STRAIGHT_THROUGH
+CATEGORICAL = [GumbelSoftmax, STGumbel, StraightThrough, ReinMax, GumbelRao,
+               TOPK, TOPK_HARD]
 NAN, INF = float("nan"), float("inf")
 # What the package's checks say, in Keras's wording.
 INVALID = "Invalid value received for argument `{}`"
@@ -103,12 +119,26 @@ LAYER_OF = {"straight_through": "StraightThrough", "reinmax": "ReinMax",
             "gumbel_rao": "GumbelRao",
             "straight_through_sigmoid": "StraightThroughSigmoid",
             "reinmax_sigmoid": "ReinMaxSigmoid",
-            "gumbel_rao_sigmoid": "GumbelRaoSigmoid"}
+            "gumbel_rao_sigmoid": "GumbelRaoSigmoid",
+            "gumbel_topk": "GumbelTopK", "tempered_topk": "GumbelTopK",
+            "topk_mode": "GumbelTopK"}
+
+
+def _with_k(fn, k=2):
+    """`fn(logits, k, ...)` as `fn(logits, ...)`, for the rows that the
+    one-hot ops share with the k-subset ops."""
+    return lambda x, *args, **kwargs: fn(x, k, *args, **kwargs)
+
+
+# The k-subset ops with k = 2 (the logits' rows hold 3 classes).
+SUBSET_OPS = [("gumbel_topk", _with_k(ops.gumbel_topk)),
+              ("tempered_topk", _with_k(ops.tempered_topk)),
+              ("topk_mode", _with_k(ops.topk_mode))]
 TEMPERATURE_OPS = [("gumbel_softmax", ops.gumbel_softmax),
                    ("gumbel_sigmoid", ops.gumbel_sigmoid),
                    ("tempered_softmax", ops.tempered_softmax),
                    ("tempered_sigmoid", ops.tempered_sigmoid)
-                   ] + ESTIMATOR_OPS
+                   ] + ESTIMATOR_OPS + SUBSET_OPS[:2]
 
 
 def _ops_rows():
@@ -124,7 +154,7 @@ def _ops_rows():
                      ("sigmoid_mode", ops.sigmoid_mode),
                      ("tempered_softmax", ops.tempered_softmax),
                      ("tempered_sigmoid", ops.tempered_sigmoid)
-                     ] + ESTIMATOR_OPS:
+                     ] + ESTIMATOR_OPS + SUBSET_OPS:
         add(Bad(f"{name}-int-logits", lambda fn=fn: fn(X_INT),
                 ValueError, r"`logits`.*floating-point.*dtype=int32",
                 "logits"))
@@ -204,7 +234,7 @@ def _ops_rows():
                      ("kl_categorical_uniform", ops.kl_categorical_uniform),
                      ("softmax_mode", ops.softmax_mode),
                      ("tempered_softmax", ops.tempered_softmax)
-                     ] + ESTIMATOR_OPS[:3]:
+                     ] + ESTIMATOR_OPS[:3] + SUBSET_OPS:
         add(Bad(f"{name}-axis=2", lambda fn=fn: fn(X, axis=2),
                 ValueError, _invalid("axis") + r".*\[-2, 2\).*axis=2",
                 "axis"))
@@ -223,6 +253,27 @@ def _ops_rows():
     for name, fn in ESTIMATOR_OPS:
         add(Bad(f"{name}-seed='abc'", lambda fn=fn: fn(X, seed="abc"),
                 ValueError, _invalid("seed") + ".*SeedGenerator", "seed"))
+    # k (the k-subset ops): a positive int, at most the classes, and at
+    # most the finite classes of every row when the values can be read.
+    for name, fn in [("gumbel_topk", ops.gumbel_topk),
+                     ("tempered_topk", ops.tempered_topk),
+                     ("topk_mode", ops.topk_mode)]:
+        for value in [0, -1, 1.5, True, "2", None]:
+            add(Bad(f"{name}-k={value!r}", lambda fn=fn, v=value: fn(X, v),
+                    ValueError, _invalid("k") + ".*a positive integer",
+                    "k"))
+        add(Bad(f"{name}-k=4-of-3", lambda fn=fn: fn(X, 4),
+                ValueError, _invalid("k") + r".*at most the number of "
+                r"classes along axis 1 \(3\).*k=4", "k"))
+        add(Bad(f"{name}-k=3-of-2-finite", lambda fn=fn: fn(MASKED, 3),
+                ValueError, _invalid("k") + r".*finite logit in every row.*"
+                r"has 2.*k=3", "k"))
+    add(Bad("gumbel_topk-hard='yes'",
+            lambda: ops.gumbel_topk(X, 2, hard="yes"),
+            ValueError, _invalid("hard") + ".*Expected a bool", "hard"))
+    add(Bad("gumbel_topk-seed='abc'",
+            lambda: ops.gumbel_topk(X, 2, seed="abc"),
+            ValueError, _invalid("seed") + ".*SeedGenerator", "seed"))
     # num_samples (Gumbel-Rao's K)
     for name, fn in [("gumbel_rao", ops.gumbel_rao),
                      ("gumbel_rao_sigmoid", ops.gumbel_rao_sigmoid)]:
@@ -323,6 +374,21 @@ def _layer_rows():
                     lambda c=cls, v=value: c(num_samples=v),
                     ValueError, _invalid("num_samples")
                     + ".*a positive integer", "num_samples"))
+    for value in [0, -1, 1.5, True, "2", None]:
+        add(Bad(f"GumbelTopK(k={value!r})", lambda v=value: GumbelTopK(v),
+                ValueError, _invalid("k") + ".*a positive integer", "k"))
+    add(Bad("GumbelTopK(hard='yes')",
+            lambda: GumbelTopK(2, hard="yes"),
+            ValueError, _invalid("hard") + ".*Expected a bool", "hard"))
+    add(Bad("GumbelTopK(k=4)-call-3-classes", lambda: GumbelTopK(4)(X),
+            ValueError, _invalid("k") + r".*at most the number of classes "
+            r"along axis -1.*\(3\).*k=4", "k"))
+    add(Bad("GumbelTopK(k=4)-symbolic-3-classes",
+            lambda: GumbelTopK(4)(keras.Input((3,))),
+            ValueError, _invalid("k") + r".*\(3\).*k=4", "k"))
+    add(Bad("GumbelTopK(k=3)-call-2-finite",
+            lambda: GumbelTopK(3)(MASKED, training=True),
+            ValueError, _invalid("k") + r".*finite logit.*k=3", "k"))
     for cls in CATEGORICAL:
         n = cls.__name__
         for value in [1.5, "x", None, True, [1]]:
@@ -478,7 +544,8 @@ def test_table_covers_every_public_callable():
                  "kl_bernoulli_uniform", "softmax_mode", "sigmoid_mode",
                  "tempered_softmax", "tempered_sigmoid", "GumbelSoftmax(",
                  "STGumbel(", "GumbelSigmoid(", "STGumbelSigmoid(",
-                 "TemperatureAnnealing("] + [
+                 "TemperatureAnnealing(", "gumbel_topk", "tempered_topk",
+                 "topk_mode", "GumbelTopK("] + [
                      f"score_function.{name}" for name in sf.__all__
                      if name not in ("ControlVariate", "VarianceReduction")
                  ] + ["VarianceReduction("] + [
@@ -533,6 +600,15 @@ DEGENERATE = [
      lambda: ops.straight_through(X + 1, 1e-45, seed=0)),
     ("gumbel_rao-temperature=1e39-masked",
      lambda: ops.gumbel_rao(MASKED, 1e39, seed=0)),
+    ("gumbel_topk-temperature=1e-45",
+     lambda: ops.gumbel_topk(X + 1, 2, 1e-45, seed=0)),
+    ("gumbel_topk-temperature=1e39-masked",
+     lambda: ops.gumbel_topk(MASKED, 2, 1e39, seed=0)),
+    ("GumbelTopK(temperature=1e-45)",
+     lambda: GumbelTopK(2, temperature=1e-45, seed=0)(X + 1, training=True)),
+    ("gumbel_topk-+inf-logit", lambda: ops.gumbel_topk(PLUS_INF, 2)),
+    ("gumbel_topk-nan-logit", lambda: ops.gumbel_topk(WITH_NAN, 2)),
+    ("gumbel_topk-all--inf-row", lambda: ops.gumbel_topk(ALL_MASKED, 1)),
     # +inf logits (a certain class): NaN instead of the one-hot.
     ("gumbel_softmax-+inf-logit", lambda: ops.gumbel_softmax(PLUS_INF)),
     ("tempered_softmax-+inf-logit", lambda: ops.tempered_softmax(PLUS_INF)),

@@ -106,13 +106,18 @@ def top_k_hot(x, k, axis, dtype):
     breaks them), zeros elsewhere. Built by
     scattering the top_k indices, which costs the indices' size, not k
     times the tensor's (a sum of k one-hots would)."""
-    r = rank(x)
-    last = r is None or axis == r - 1
-    if not last:
-        x = keras.ops.moveaxis(x, axis, -1)
     backend = name()
     if backend == "tensorflow":
+        # The rank may be unknown when traced: the classes are moved last
+        # by a permutation computed when the function runs.
         tf = _tf()
+        static_rank = rank(x)
+        perm = None
+        if static_rank is None or axis not in (-1, static_rank - 1):
+            r = tf.rank(x)
+            ax = tf.math.floormod(axis, r)
+            perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
+            x = tf.transpose(x, perm)
         dims = tf.shape(x)
         flat = tf.reshape(x, [-1, dims[-1]])
         index = tf.math.top_k(flat, k, sorted=False).indices
@@ -122,7 +127,13 @@ def top_k_hot(x, k, axis, dtype):
             tf.reshape(tf.stack([rows, index], axis=-1), [-1, 2]),
             tf.ones([tf.size(index)], dtype), tf.shape(flat))
         khot = tf.reshape(khot, dims)
-    elif backend == "jax":
+        if perm is None:
+            return khot
+        return tf.transpose(khot, tf.math.invert_permutation(perm))
+    last = axis in (-1, len(x.shape) - 1)
+    if not last:
+        x = keras.ops.moveaxis(x, axis, -1)
+    if backend == "jax":
         import jax
 
         index = jax.lax.top_k(x, k)[1]

@@ -23,6 +23,7 @@ from _helpers import as_float64
 from _helpers import compiled
 from _helpers import random_logits
 from _helpers import tensor
+from _helpers import tf_only
 from _helpers import value_and_grads
 from _helpers import value_and_grads_with_variables
 from keras_gumbel import GumbelTopK
@@ -379,3 +380,27 @@ def test_layer_trains_a_model_on_every_backend():
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+@tf_only  # ranks unknown when traced exist only in a `tf.function`
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_rank_unknown_when_traced(axis):
+    """The k-hot with the rank unknown when traced, along any axis (the
+    relaxation along the last: `tf.nn.softmax` needs a known rank for
+    another axis, as `gumbel_softmax` does)."""
+    import tensorflow as tf
+
+    x = random_logits((4, 5, 6), seed=27).astype("float32")
+    spec = [tf.TensorSpec(None, tf.float32)]
+    mode = tf.function(lambda v: ops.topk_mode(v, 2, axis=axis),
+                       input_signature=spec)(tf.constant(x))
+    np.testing.assert_array_equal(as_float64(mode),
+                                  as_float64(ops.topk_mode(x, 2, axis=axis)))
+    if axis != -1:
+        return
+    soft, hard = tf.function(
+        lambda v: (ops.gumbel_topk(v, 2, 0.5, seed=28),
+                   ops.gumbel_topk(v, 2, hard=True, seed=28)),
+        input_signature=spec)(tf.constant(x))
+    np.testing.assert_allclose(as_float64(soft).sum(axis=-1), 2, rtol=1e-5)
+    np.testing.assert_array_equal(as_float64(hard).sum(axis=-1), 2)

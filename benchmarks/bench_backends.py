@@ -25,6 +25,19 @@ step returning the gradient alone would let a compiler drop the draw). Rows:
 - on JAX, `plain_jax_st`: ST Gumbel-Softmax written directly in JAX here
   (`jax.random.gumbel`, `jax.nn.softmax`, the hard one-hot with the
   `stop_gradient` trick), the way a JAX user would write it;
+- `gumbel_topk(k, hard=True)` for k = 10 and k = 100 (the exact k-hot
+  forward, the successive-softmax gradient backward), each against its own
+  floor, `floor: k softmaxes`: the backend's softmax applied k times, to
+  k different inputs `logits / tau + j * v` (j = 0..k-1, `v` a fixed
+  random vector over the classes, broadcast), summed, forward + backward.
+  No compiler can merge softmaxes of different inputs into one, and the
+  added `j * v` reads no tensor of the logits' shape, so the row is k
+  softmaxes' work and little else: what any relaxation built of k
+  softmaxes costs. The report gives `gumbel_topk` over that floor and over
+  `gumbel_softmax(hard=True)`, paired by round (issue 17's target: at most
+  1.2x the floor). k = 100 keeps 100 softmaxes of the logits' size (3.3 GB
+  at the default shape; both the op and its floor) and takes seconds per
+  call: `--rows` leaves rows out, `--topk-k` changes the k's;
 - on PyTorch, `torch.nn.functional.gumbel_softmax` with `hard=True` and
   `hard=False`; with `--torch-compile`, also `gumbel_softmax(hard=True)`
   under `torch.compile` (the forward compiled, the backward by AOTAutograd),
@@ -65,9 +78,17 @@ The script imports `keras_gumbel` from the checkout it lives in (its repo
 root goes first on `sys.path`), so a copy in another checkout times that
 checkout's library.
 
+`--quick` runs a tiny shape (100, 20, 10) with k = 2 and 4 for the
+`gumbel_topk` rows (k is at most the number of classes).
+
+`--rows` times only the rows it names (the row keys of `LABELS`, or
+`topk` for `gumbel_topk`'s rows with `gumbel_softmax(hard=True)`, which
+their ratios need); `floor` and `draw` are always timed (every ratio in the
+main table is to their sum).
+
 Run:
     KERAS_BACKEND=jax python benchmarks/bench_backends.py [--quick]
-        [--markdown FILE]
+        [--markdown FILE] [--rows ROW ...] [--topk-k K ...]
     python benchmarks/bench_backends.py --all [--quick] [--markdown FILE]
 """
 
@@ -97,6 +118,9 @@ SHAPE = (64, 128, 1000)
 QUICK_SHAPE = (100, 20, 10)
 TAU = 0.5
 RAO_K = 10
+TOPK_KS = (10, 100)
+QUICK_TOPK_KS = (2, 4)
+TOPK_TARGET = 1.2  # gumbel_topk within 1.2x of its k softmaxes
 BACKENDS = ("tensorflow", "jax", "torch")
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax",
                    "torch": "torch"}
@@ -130,6 +154,42 @@ OURS = {
 TINY = float(np.finfo(np.float32).tiny)
 
 
+def topk_op(k):
+    return lambda x, seed: gops.gumbel_topk(x, k, TAU, hard=True, seed=seed)
+
+
+def topk_keys(ks):
+    """The row keys of `gumbel_topk` and its floor, for each k."""
+    keys = []
+    for k in ks:
+        keys += [f"topk_floor_{k}", f"topk_{k}"]
+    return keys
+
+
+def topk_k(name):
+    """k of a `gumbel_topk` row key, or None for another row."""
+    for prefix in ("topk_floor_", "topk_"):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return int(name[len(prefix):])
+    return None
+
+
+def label(name):
+    k = topk_k(name)
+    if k is None:
+        return LABELS.get(name, name)
+    if name.startswith("topk_floor_"):
+        return f"floor: {k} softmaxes fwd+bwd"
+    return f"gumbel_topk(k={k}, hard=True)"
+
+
+def offsets(shape):
+    """`v`, the fixed vector over the classes that makes the k inputs of
+    the floor of k softmaxes differ (`logits / tau + j * v`)."""
+    rng = np.random.default_rng(1)
+    return 0.01 * rng.standard_normal(size=shape[-1]).astype(np.float32)
+
+
 def inputs(shape):
     """The logits and the loss weights, as float32 NumPy arrays."""
     rng = np.random.default_rng(0)
@@ -140,13 +200,14 @@ def inputs(shape):
 # -- TensorFlow ---------------------------------------------------------------
 
 
-def tensorflow_contenders(shape, mode):
+def tensorflow_contenders(shape, mode, ks=()):
     """name -> step; each step a `tf.function` (with XLA for "xla")."""
     import tensorflow as tf
 
     x_np, w_np = inputs(shape)
     x = tf.Variable(x_np)
     w = tf.constant(w_np)
+    v = tf.constant(offsets(shape))
     seed_gen = keras.random.SeedGenerator(0)
 
     def loss_and_grad(sample):
@@ -167,6 +228,11 @@ def tensorflow_contenders(shape, mode):
     }
     for name, op in OURS.items():
         steps[name] = loss_and_grad(lambda op=op: op(x, seed_gen))
+    for k in ks:
+        steps[f"topk_floor_{k}"] = loss_and_grad(lambda k=k: tf.add_n(
+            [tf.nn.softmax(x / TAU + j * v) for j in range(k)]))
+        steps[f"topk_{k}"] = loss_and_grad(
+            lambda k=k: topk_op(k)(x, seed_gen))
     return {name: tf.function(fn, jit_compile=(mode == "xla"))
             for name, fn in steps.items()}
 
@@ -174,7 +240,7 @@ def tensorflow_contenders(shape, mode):
 # -- JAX ----------------------------------------------------------------------
 
 
-def jax_contenders(shape, mode):
+def jax_contenders(shape, mode, ks=()):
     """name -> step; each step calls a `jax.jit` function with the logits,
     the weights and its seed state as arguments, and keeps the state it
     returns for the next call."""
@@ -183,6 +249,7 @@ def jax_contenders(shape, mode):
 
     x_np, w_np = inputs(shape)
     x, w = jnp.asarray(x_np), jnp.asarray(w_np)
+    v = jnp.asarray(offsets(shape))
 
     def threaded(fn, state):
         """A step calling jitted `fn(x, w, state) -> (out, new_state)`."""
@@ -198,6 +265,16 @@ def jax_contenders(shape, mode):
         def loss_fn(x):
             return jnp.sum(jax.nn.softmax(x / TAU, axis=-1) * w)
         return jax.value_and_grad(loss_fn)(x), key
+
+    def floor_k(k):
+        def fn(x, w, key):
+            def loss_fn(x):
+                z = x / TAU
+                y = sum(jax.nn.softmax(z + j * v, axis=-1)
+                        for j in range(k))
+                return jnp.sum(y * w)
+            return jax.value_and_grad(loss_fn)(x), key
+        return fn
 
     def draw(x, w, key):
         key, sub = jax.random.split(key)
@@ -236,13 +313,18 @@ def jax_contenders(shape, mode):
         seed_gen = keras.random.SeedGenerator(0)
         steps[name] = threaded(ours(op, seed_gen), seed_gen.state.value)
     steps["plain_jax_st"] = threaded(plain_jax_st, key)
+    for k in ks:
+        steps[f"topk_floor_{k}"] = threaded(floor_k(k), key)
+        seed_gen = keras.random.SeedGenerator(0)
+        steps[f"topk_{k}"] = threaded(ours(topk_op(k), seed_gen),
+                                      seed_gen.state.value)
     return steps
 
 
 # -- PyTorch ------------------------------------------------------------------
 
 
-def torch_contenders(shape, mode, compile_ours=False):
+def torch_contenders(shape, mode, compile_ours=False, ks=()):
     """name -> step, eagerly, with `torch.autograd.grad`."""
     import torch
     import torch.nn.functional as F
@@ -251,7 +333,15 @@ def torch_contenders(shape, mode, compile_ours=False):
     # On the device Keras puts tensors on.
     x = keras.ops.convert_to_tensor(x_np).detach().clone().requires_grad_(True)
     w = keras.ops.convert_to_tensor(w_np)
+    v = keras.ops.convert_to_tensor(offsets(shape))
     generator = torch.Generator(device=x.device).manual_seed(0)
+
+    def floor_k(x, k):
+        z = x / TAU
+        y = torch.softmax(z, dim=-1)
+        for j in range(1, k):
+            y = y + torch.softmax(z + j * v, dim=-1)
+        return y
 
     def loss_and_grad(sample):
         def step():
@@ -278,6 +368,12 @@ def torch_contenders(shape, mode, compile_ours=False):
         compiled = torch.compile(
             lambda x: gops.gumbel_softmax(x, TAU, hard=True, seed=seed_gen))
         steps["st_gs_compiled"] = loss_and_grad(compiled)
+    for k in ks:
+        steps[f"topk_floor_{k}"] = loss_and_grad(
+            lambda x, k=k: floor_k(x, k))
+        seed_gen = keras.random.SeedGenerator(0)
+        steps[f"topk_{k}"] = loss_and_grad(
+            lambda x, k=k, seed_gen=seed_gen: topk_op(k)(x, seed_gen))
     return steps
 
 
@@ -288,13 +384,23 @@ MODES = {"tensorflow": ("tf.function", "xla"), "jax": ("jit",),
          "torch": ("eager",)}
 
 
-def contenders(backend, shape, mode, torch_compile=False):
+def contenders(backend, shape, mode, torch_compile=False, ks=(),
+               rows=None):
+    """The steps of one (backend, mode); with `rows`, only those (and the
+    floor and the draw)."""
     if backend == "tensorflow":
-        return tensorflow_contenders(shape, mode)
-    if backend == "jax":
-        return jax_contenders(shape, mode)
-    if backend == "torch":
-        return torch_contenders(shape, mode, torch_compile)
+        steps = tensorflow_contenders(shape, mode, ks)
+    elif backend == "jax":
+        steps = jax_contenders(shape, mode, ks)
+    elif backend == "torch":
+        steps = torch_contenders(shape, mode, torch_compile, ks)
+    else:
+        steps = None
+    if steps is not None:
+        if rows is None:
+            return steps
+        keep = {"floor", "draw"} | set(rows)
+        return {name: fn for name, fn in steps.items() if name in keep}
     raise SystemExit(f"bench_backends.py: no contenders for Keras backend "
                      f"{backend!r}; use tensorflow, jax or torch")
 
@@ -355,7 +461,8 @@ def interleaved_times(steps, shape, rounds, calls):
     upstream = float(np.abs(inputs(shape)[1]).max()) / TAU
     for name, fn in steps.items():
         fn()
-        check(name, fn(), shape, upstream)
+        # k softmaxes' gradients add up: k times the rounding.
+        check(name, fn(), shape, upstream * (topk_k(name) or 1))
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, fn in steps.items():
@@ -369,7 +476,9 @@ def summarize(backend, mode, times):
     times = dict(times)
     times["floor+draw"] = list(np.add(times["floor"], times["draw"]))
     bound = np.array(times["floor+draw"])
-    order = [k for k in LABELS if k in times]
+    order = [k for k in LABELS if k in times] + sorted(
+        (k for k in times if topk_k(k) is not None),
+        key=lambda k: (topk_k(k), not k.startswith("topk_floor_")))
     rows = []
     for name in order:
         t = np.array(times[name])
@@ -387,11 +496,13 @@ def summarize(backend, mode, times):
     return rows
 
 
-def run_backend(shape, rounds, calls, torch_compile=False, modes=None):
+def run_backend(shape, rounds, calls, torch_compile=False, modes=None,
+                ks=(), rows_wanted=None):
     backend = keras.backend.backend()
     rows = []
     for mode in modes or MODES.get(backend, ("?",)):
-        steps = contenders(backend, shape, mode, torch_compile)
+        steps = contenders(backend, shape, mode, torch_compile, ks,
+                           rows_wanted)
         times = interleaved_times(steps, shape, rounds, calls)
         mode_rows = summarize(backend, mode, times)
         rows += mode_rows
@@ -439,10 +550,49 @@ def target_lines(rows, quick):
         verdict = "met" if median <= limit else "missed"
         lines.append(f"- {what}: `{a}` / `{b}` = {median:.2f}x (quartiles "
                      f"{q1:.2f}-{q3:.2f}), at most {limit:.2f}x: {verdict}.")
+    for r in rows:
+        k = topk_k(r["op"])
+        if k is None or r["op"].startswith("topk_floor_"):
+            continue
+        got = paired(rows, r["backend"], r["mode"], r["op"],
+                     f"topk_floor_{k}")
+        if got is None:
+            continue
+        median, q1, q3 = got
+        verdict = "met" if median <= TOPK_TARGET else "missed"
+        lines.append(
+            f"- {r['backend']} {r['mode']}: gumbel_topk(k={k}) within "
+            f"{TOPK_TARGET:.1f}x of {k} softmaxes: {median:.2f}x (quartiles "
+            f"{q1:.2f}-{q3:.2f}): {verdict}.")
     if lines and quick:
         lines.append("- (`--quick`: a tiny shape and few rounds; these "
                      "verdicts are not measurements.)")
     return lines
+
+
+def topk_table(rows):
+    """Per (backend, mode, k): gumbel_topk's ms, its floor's, and the
+    paired ratios to the floor and to gumbel_softmax(hard=True)."""
+    lines = ["| backend | mode | k | gumbel_topk ms | floor: k softmaxes ms "
+             "| gumbel_topk / floor (median; quartiles) | gumbel_topk / "
+             "gumbel_softmax(hard=True) (median; quartiles) |",
+             "|---|---|---|---|---|---|---|"]
+    by = {(r["backend"], r["mode"], r["op"]): r for r in rows}
+    for r in rows:
+        k = topk_k(r["op"])
+        if k is None or r["op"].startswith("topk_floor_"):
+            continue
+        cells = []
+        for against in (f"topk_floor_{k}", "st_gs"):
+            got = paired(rows, r["backend"], r["mode"], r["op"], against)
+            cells.append("-" if got is None else
+                         f"{got[0]:.2f}x ({got[1]:.2f}-{got[2]:.2f})")
+        floor = by.get((r["backend"], r["mode"], f"topk_floor_{k}"))
+        floor_ms = "-" if floor is None else f"{floor['ms']:.1f}"
+        lines.append(f"| {r['backend']} | {r['mode']} | {k} | "
+                     f"{r['ms']:.1f} | {floor_ms} | {cells[0]} | "
+                     f"{cells[1]} |")
+    return "\n".join(lines) if len(lines) > 2 else None
 
 
 # -- report -------------------------------------------------------------------
@@ -529,7 +679,7 @@ def table(rows):
         ratio = (f"{r['ratio']:.2f}x ({r['ratio_q1']:.2f}-"
                  f"{r['ratio_q3']:.2f})")
         lines.append(f"| {r['backend']} | {r['mode']} | "
-                     f"{LABELS.get(r['op'], r['op'])} | {ms} | {ratio} | "
+                     f"{label(r['op'])} | {ms} | {ratio} | "
                      f"{r['rounds']} |")
     return "\n".join(lines)
 
@@ -547,6 +697,15 @@ def markdown(header, rows, backend_lines, quick):
               "every other row returns the loss sum(y * w) and its gradient "
               "w.r.t. the logits. Ratios are medians over rounds of each "
               "round's time over the same round's floor + draw."]
+    topk = topk_table(rows)
+    if topk:
+        lines += ["", "### gumbel_topk(hard=True) against k softmaxes "
+                  "(ms per call, medians; ratios paired by round)", "",
+                  topk, "",
+                  "`floor: k softmaxes`: the backend's softmax of k "
+                  "different inputs logits / tau + j * v (v a fixed vector "
+                  "over the classes), summed, forward + backward: the work "
+                  "of any relaxation made of k softmaxes."]
     targets = target_lines(rows, quick)
     if targets:
         lines += ["", "Against the issue's targets (ratios paired by round):",
@@ -616,17 +775,42 @@ def main():
                         "each, and gather one table")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS),
                         choices=BACKENDS, help="with --all: which backends")
+    parser.add_argument("--topk-k", type=int, nargs="+", default=None,
+                        help=f"the k's of the gumbel_topk rows (default "
+                        f"{' '.join(map(str, TOPK_KS))}; "
+                        f"{' '.join(map(str, QUICK_TOPK_KS))} with --quick)")
+    parser.add_argument("--rows", nargs="+", default=None,
+                        help="time only these rows (keys of LABELS, or "
+                        "'topk' for gumbel_topk's rows and "
+                        "gumbel_softmax(hard=True)); floor and draw always")
     parser.add_argument("--markdown", help="write the report to this file")
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 15)
     calls = args.calls or (1 if args.quick else 3)
     shape = tuple(args.shape or (QUICK_SHAPE if args.quick else SHAPE))
+    ks = tuple(args.topk_k or (QUICK_TOPK_KS if args.quick else TOPK_KS))
+    if any(k < 1 or k > shape[-1] for k in ks):
+        parser.error(f"--topk-k: each k must lie in 1..{shape[-1]} (the "
+                     f"classes of shape {shape})")
+    rows_wanted = None
+    if args.rows is not None:
+        rows_wanted = set()
+        for name in args.rows:
+            if name == "topk":
+                rows_wanted |= {"st_gs", *topk_keys(ks)}
+            elif name in LABELS or topk_k(name) in ks:
+                rows_wanted.add(name)
+            else:
+                parser.error(f"--rows: unknown row {name!r}; rows: "
+                             f"{', '.join(list(LABELS) + topk_keys(ks))}, "
+                             "topk")
     # What the subprocesses of --all get, and what the caption shows.
     passthrough = (["--quick"] if args.quick else []) + [
         "--rounds", str(rounds), "--calls", str(calls),
-        "--shape", *map(str, shape)] + (
-        ["--torch-compile"] if args.torch_compile else [])
+        "--shape", *map(str, shape), "--topk-k", *map(str, ks)] + (
+        ["--torch-compile"] if args.torch_compile else []) + (
+        ["--rows", *args.rows] if args.rows else [])
     script = "benchmarks/bench_backends.py"
     argv_text = "".join(f" {a}" for a in sys.argv[1:])
     if args.all:
@@ -643,7 +827,8 @@ def main():
                   f"interleaved rounds of {calls} calls, medians.")
         if not args.json:
             print(header, flush=True)
-        rows = run_backend(shape, rounds, calls, args.torch_compile)
+        rows = run_backend(shape, rounds, calls, args.torch_compile,
+                           ks=ks, rows_wanted=rows_wanted)
         for r in rows:
             r["shape"] = list(shape)
         lines = [backend_line(" " + " ".join(passthrough))]

@@ -1,7 +1,8 @@
 """The math of the Gumbel-Softmax (Concrete) distribution, written once.
 
 Also here: exact categorical and Bernoulli samples with other gradient
-estimators (straight-through, ReinMax, Gumbel-Rao), on the same noise.
+estimators (straight-through, ReinMax, Gumbel-Rao), on the same noise, and
+k-subsets (Gumbel-top-k, relaxed by successive softmaxes).
 
 Everything here is a function of the Keras backend's tensors, written once
 on `keras.ops` (what differs between TensorFlow, JAX and PyTorch is in the
@@ -369,8 +370,10 @@ def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
     `y = q_1 + ... + q_k`, `q_j = softmax(z_j)`, `z_1 = (logits + g) /
     temperature`, `z_{j+1} = z_j + log(1 - q_j) / temperature`. It is
     non-negative, sums to k along `axis`, and tends to the exact k-hot as
-    the temperature goes to 0; an entry can exceed 1 (up to about 2) where
-    two noisy logits are close (see the README's "Subsets"). With
+    the temperature goes to 0; an entry can exceed 1, where one softmax
+    leaves part of its mass on a class that a later one chooses too (when
+    the temperature is not small against the gaps between the largest
+    noisy logits; see the README's "Subsets"). With
     `hard=True` the result is that exact k-hot (exactly k ones along
     `axis`), and the gradient that of the relaxed sample drawn with the same
     noise (straight-through).

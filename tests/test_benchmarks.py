@@ -133,6 +133,105 @@ def test_bias_table_exact_gradient_and_report(bias_table):
     assert "| reinmax | 1 |" in bias_table.markdown(rows, 50)
 
 
+@pytest.fixture(scope="module")
+def topk_bias():
+    spec = importlib.util.spec_from_file_location(
+        "topk_bias", os.path.join(ROOT, "benchmarks", "topk_bias.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_topk_bias_exact_gradient_matches_finite_differences(topk_bias):
+    # The exact gradient (score function over the 336 ordered sequences)
+    # against central finite differences of the expectation, enumerated
+    # here on its own: each sequence's probability a product of softmaxes
+    # over the classes left (step 1e-6 in float64).
+    import itertools
+
+    theta, weights, target = topk_bias.problem(0)
+    exact = topk_bias.exact_gradient(theta, weights, target)
+
+    def expectation(th):
+        total = 0.0
+        for seq in itertools.permutations(range(8), 3):
+            prob, left = 1.0, list(range(8))
+            for c in seq:
+                prob *= np.exp(th[c]) / np.exp(th[left]).sum()
+                left.remove(c)
+            khot = np.zeros(8)
+            khot[list(seq)] = 1.0
+            total += prob * np.sum((khot @ weights - target) ** 2)
+        return total
+
+    h = 1e-6
+    numeric = np.array([
+        (expectation(theta + h * e) - expectation(theta - h * e)) / (2 * h)
+        for e in np.eye(8)])
+    np.testing.assert_allclose(exact, numeric, rtol=0,
+                               atol=1e-6 * np.abs(exact).max())
+
+
+def test_topk_bias_sigmoid_threshold_sums_to_k_with_implicit_gradient(
+        topk_bias):
+    # In float64: the relaxed sample lies in [0, 1] and sums to k; its
+    # hand-written gradient (implicit differentiation through the
+    # threshold) matches central differences of sum(y * w); the hard one is
+    # the k-hot of the top k with the same gradient.
+    rng = np.random.default_rng(3)
+    r = tf.constant(rng.normal(size=(4, 8)) * 2.0)
+    w = tf.constant(rng.normal(size=(4, 8)))
+    tau = 0.5
+    for hard in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            y = topk_bias.sigmoid_threshold(r, tau, 3, hard)
+            loss = tf.reduce_sum(y * w)
+        grad = tape.gradient(loss, r).numpy()
+        np.testing.assert_allclose(tf.reduce_sum(y, -1).numpy(), 3.0,
+                                   atol=1e-9)
+        if hard:
+            top = np.argsort(-r.numpy(), axis=-1)[:, :3]
+            expected = np.zeros((4, 8))
+            np.put_along_axis(expected, top, 1.0, axis=-1)
+            np.testing.assert_array_equal(y.numpy(), expected)
+            np.testing.assert_allclose(grad, soft_grad, atol=1e-12)
+            continue
+        assert y.numpy().min() >= 0.0 and y.numpy().max() <= 1.0
+        soft_grad = grad
+        h = 1e-6
+        numeric = np.zeros((4, 8))
+        for i in range(8):
+            step = np.zeros((4, 8))
+            step[:, i] = h
+            up = topk_bias.sigmoid_threshold(r + step, tau, 3, False)
+            down = topk_bias.sigmoid_threshold(r - step, tau, 3, False)
+            # Rows are independent: one step per column in every row.
+            numeric[:, i] = tf.reduce_sum((up - down) * w, -1).numpy() / (
+                2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=0, atol=1e-6)
+
+
+def test_topk_bias_quick_run_reports_every_row(topk_bias):
+    rows, bounds = topk_bias.table(draws=60, chunk=30)
+    assert len(rows) == len(topk_bias.TEMPERATURES) * len(
+        topk_bias.estimators())
+    for r in rows:
+        assert -1.0 <= r["cosine"] <= 1.0 and r["rel_bias"] >= 0.0
+        assert r["noise"] > 0.0 and r["rel_rmse"] > 0.0
+    assert [b["temperature"] for b in bounds] == list(
+        topk_bias.TEMPERATURES)
+    for b in bounds:
+        # Non-negative, summing to k = 3: no entry above 3.
+        assert 0.0 < b["max_entry"] <= 3.0 + 1e-5
+        assert 0.0 <= b["above_1_1"] <= b["above_one"] <= 1.0
+    report = topk_bias.markdown(rows, bounds, 60)
+    for name in topk_bias.estimators():
+        for tau in topk_bias.TEMPERATURES:
+            assert f"| {name} | {tau:g} |" in report
+    assert "Conclusion data:" in report
+
+
 # -- bench_backends.py --------------------------------------------------------
 
 

@@ -246,6 +246,48 @@ def test_deterministic_categorical_ops(case):
     assert np.all(grad[mask] == 0)
 
 
+@_settings(40)
+@given(case=categorical_cases(), seed=st.integers(0, 2**31 - 1),
+       data=st.data())
+def test_gumbel_topk_soft_and_hard(case, seed, data):
+    """k-subsets: k from 1 to the fewest finite classes of a row; the soft
+    sample is finite, non-negative (not bounded by 1: see the README),
+    sums to k and gives masked classes 0; the hard one is a k-hot that
+    never picks a masked class; the straight-through gradient is the soft
+    one's; the gradients are finite and zero at masked classes."""
+    logits, dtype, axis, temperature, mask = case
+    k = data.draw(st.integers(1, int(np.min(np.sum(~mask, axis=axis)))),
+                  label="k")
+    x, tau = _tensors(logits, dtype, temperature)
+    w = _upstream(logits.shape, seed % 1000)
+
+    soft, dx, dtau = _sample_and_grads(
+        lambda x, t: ops.gumbel_topk(x, k, t, axis=axis, seed=seed),
+        x, tau, w)
+    assert dtype_of(soft) == dtype
+    y = as_float64(soft)
+    assert np.all(np.isfinite(y)) and np.all(y >= 0)
+    # Entries up to about 2 (each rounded to the dtype), k sums of them.
+    np.testing.assert_allclose(y.sum(axis=axis), k,
+                               atol=3 * k * SUM_ATOL[dtype])
+    assert np.all(y[mask] == 0)
+    _assert_finite_grads(dx, dtau, logits.shape, np.shape(temperature))
+    assert np.all(as_float64(dx)[mask] == 0)
+
+    hard, dx_hard, dtau_hard = _sample_and_grads(
+        lambda x, t: ops.gumbel_topk(x, k, t, hard=True, axis=axis,
+                                     seed=seed), x, tau, w)
+    h = as_float64(hard)
+    assert np.all((h == 0) | (h == 1))
+    assert np.all(np.sum(h, axis=axis) == k)
+    assert np.all(h[mask] == 0)
+    np.testing.assert_array_equal(as_float64(dx_hard), as_float64(dx))
+    np.testing.assert_array_equal(as_float64(dtau_hard), as_float64(dtau))
+
+    mode = as_float64(ops.topk_mode(x, k, axis=axis))
+    assert np.all(np.sum(mode, axis=axis) == k) and np.all(mode[mask] == 0)
+
+
 # --------------------------------------------------------------------------
 # Binary ops.
 # --------------------------------------------------------------------------

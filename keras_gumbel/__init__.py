@@ -8,7 +8,8 @@ Public names:
   `StraightThroughSigmoid`, `ReinMaxSigmoid`, `GumbelRaoSigmoid`: exact
   samples with other gradient estimators.
 - `GumbelTopK`: k of the classes without replacement (Gumbel-top-k,
-  relaxed by successive softmaxes; straight-through with `hard=True`).
+  relaxed by a sigmoid threshold summing to k; straight-through with
+  `hard=True`).
 - `TemperatureAnnealing`: the temperature schedule as a callback.
 - `keras_gumbel.ops`: the math (noise, samples, estimators, KL terms).
 - `keras_gumbel.score_function`: REINFORCE, NVIL, DARN and MuProp, the

@@ -100,6 +100,40 @@ def argmax(x, axis):
     return keras.ops.argmax(x, axis=axis)
 
 
+def kth_largest(x, k, axis):
+    """The k-th and (k+1)-th largest entries of `x` along the non-negative
+    `axis` (k + 1 at most the classes), each with size 1 along `axis`."""
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        static_rank = rank(x)
+        perm = None
+        if static_rank is None or axis not in (-1, static_rank - 1):
+            r = tf.rank(x)
+            ax = tf.math.floormod(axis, r)
+            perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
+            x = tf.transpose(x, perm)
+        values = tf.math.top_k(x, k + 1, sorted=True).values
+        pair = values[..., k - 1:k], values[..., k:k + 1]
+        if perm is None:
+            return pair
+        inverse = tf.math.invert_permutation(perm)
+        return tuple(tf.transpose(v, inverse) for v in pair)
+    moved = keras.ops.moveaxis(x, axis, -1)
+    if backend == "jax":
+        import jax
+
+        values = jax.lax.top_k(moved, k + 1)[0]
+    elif backend == "torch":
+        import torch
+
+        values = torch.topk(moved, k + 1, dim=-1, sorted=True).values
+    else:
+        values = keras.ops.top_k(moved, k + 1, sorted=True)[0]
+    return tuple(keras.ops.moveaxis(v, -1, axis)
+                 for v in (values[..., k - 1:k], values[..., k:k + 1]))
+
+
 def top_k_hot(x, k, axis, dtype):
     """The k-hot of the `k` largest entries of `x` along the non-negative
     `axis`: exactly k ones per row (ties broken as the backend's top_k

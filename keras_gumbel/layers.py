@@ -943,10 +943,11 @@ class GumbelTopK(_CategoricalLayer):
     """Chooses k of the classes without replacement, relaxed (Gumbel-top-k).
 
     In training it returns `ops.gumbel_topk`: with `hard=False` the relaxed
-    k-hot of Xie & Ermon (2019), non-negative and summing to `k` along
-    `axis`, differentiable in the logits and the temperature, tending to a
-    k-hot sample of k classes drawn without replacement from
-    `softmax(logits)` as the temperature goes to 0; with `hard=True` that
+    k-hot `sigmoid((logits + g - c) / temperature)`, in [0, 1] and summing
+    to `k` along `axis` (the threshold `c` set per row), differentiable in
+    the logits and the temperature, tending to a k-hot sample of k classes
+    drawn without replacement from `softmax(logits)` as the temperature
+    goes to 0; with `hard=True` that
     exact k-hot (k ones along `axis`), with the relaxed sample's gradient
     (straight-through; the temperature then only shapes the gradient and
     cannot be learned). At inference (`training=False`: `predict`,
@@ -981,7 +982,7 @@ class GumbelTopK(_CategoricalLayer):
 
     Returns:
         A tensor of the shape of `inputs`, in the layer's compute dtype.
-        Under mixed precision the noise and the softmaxes run in float32.
+        Under mixed precision the noise and the threshold run in float32.
 
     Example (choose 5 of 64 features per example):
 
@@ -994,8 +995,8 @@ class GumbelTopK(_CategoricalLayer):
         - Kool, van Hoof, Welling. Stochastic Beams and Where to Find
           Them: The Gumbel-Top-k Trick for Sampling Sequences Without
           Replacement. ICML 2019.
-        - Xie, Ermon. Reparameterizable Subset Sampling via Continuous
-          Relaxations. IJCAI 2019.
+        - Amos, Koltun, Kolter. The Limited Multi-Label Projection Layer.
+          2019.
     """
 
     def __init__(self, k, temperature=1.0, hard=False, axis=-1, seed=None,

@@ -100,6 +100,18 @@ def argmax(x, axis):
     return keras.ops.argmax(x, axis=axis)
 
 
+def _pick_last(values, i, n):
+    """`values[..., i:i + 1]` as a masked maximum: XLA on a CPU (TensorFlow's
+    and JAX's) turns a top_k whose values are sliced into a sort of every
+    whole row, 920 ms at (64, 128, 1000) for any k, against 35 ms this way
+    (benchmarks/results.md)."""
+    positions = keras.ops.arange(n)  # the size of the last axis
+    return keras.ops.max(
+        keras.ops.where(positions == i, values,
+                        keras.ops.full_like(values, -np.inf)),
+        axis=-1, keepdims=True)
+
+
 def kth_largest(x, k, axis):
     """The k-th and (k+1)-th largest entries of `x` along the non-negative
     `axis` (k + 1 at most the classes), each with size 1 along `axis`."""
@@ -114,7 +126,7 @@ def kth_largest(x, k, axis):
             perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
             x = tf.transpose(x, perm)
         values = tf.math.top_k(x, k + 1, sorted=True).values
-        pair = values[..., k - 1:k], values[..., k:k + 1]
+        pair = _pick_last(values, k - 1, k + 1), _pick_last(values, k, k + 1)
         if perm is None:
             return pair
         inverse = tf.math.invert_permutation(perm)
@@ -130,8 +142,8 @@ def kth_largest(x, k, axis):
         values = torch.topk(moved, k + 1, dim=-1, sorted=True).values
     else:
         values = keras.ops.top_k(moved, k + 1, sorted=True)[0]
-    return tuple(keras.ops.moveaxis(v, -1, axis)
-                 for v in (values[..., k - 1:k], values[..., k:k + 1]))
+    return tuple(keras.ops.moveaxis(_pick_last(values, i, k + 1), -1, axis)
+                 for i in (k - 1, k))
 
 
 def top_k_hot(x, k, axis, dtype):

@@ -80,8 +80,8 @@ class GumbelLayer(keras.layers.Layer):
                 "only shapes the straight-through gradient, so a learned "
                 "temperature would follow the gradient of a value the model "
                 "never uses. Learn the temperature of the soft layer "
-                "(`GumbelSoftmax`, `GumbelSigmoid`, `GumbelTopK(hard=False)`), "
-                "or anneal this one with "
+                "(`GumbelSoftmax`, `GumbelSigmoid`, "
+                "`GumbelTopK(hard=False)`), or anneal this one with "
                 "`TemperatureAnnealing`", learn_temperature)
         self.inference_mode = _checks.one_of(
             inference_mode, "inference_mode", INFERENCE_MODES)

@@ -351,8 +351,10 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
         lo = K.where(finite_after, after - margin, kth - 60.0 * t_row)
         hi = kth + margin
         c = K.where(finite_after, 0.5 * (kth + after), lo)
+        # (p - c) / t as u - c / t: the full-size product once, not per step.
+        u = p * inv_t
         for _ in range(_THRESHOLD_STEPS):
-            y = K.sigmoid((p - c) * inv_t)
+            y = K.sigmoid(u - c * inv_t)
             excess = K.sum(y, axis=axis, keepdims=True) - k
             # The sum falls as c grows: above k, c is a lower bound.
             lo = K.where(excess >= 0, c, lo)
@@ -376,7 +378,7 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
                 newton = c + excess / K.where(ok, slope, K.ones_like(slope))
             inside = ok & (newton >= lo) & (newton <= hi)
             c = K.where(inside, newton, 0.5 * (lo + hi))
-        z = (p - c) * inv_t
+        z = u - c * inv_t
         y = K.sigmoid(z)
         out = _backend.top_k_hot(p, k, axis, dtype) if hard else y
 

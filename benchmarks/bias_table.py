@@ -105,44 +105,51 @@ def draw_gradients(fn, theta, weights, target, temperature, draws, seed,
     return np.concatenate(out)
 
 
+def gradient_stats(g, exact):
+    """cosine, rel_bias, noise and rel_rmse (as the docstring defines them)
+    of gradient draws `g`, shape (draws, d), against `exact`, shape (d,)."""
+    norm = np.linalg.norm(exact)
+    mean = g.mean(axis=0)
+    return {
+        "cosine": float(mean @ exact / (np.linalg.norm(mean) * norm)),
+        "rel_bias": float(np.linalg.norm(mean - exact) / norm),
+        "noise": float(np.sqrt(g.var(axis=0).sum() / len(g)) / norm),
+        "rel_rmse": float(np.sqrt(np.mean(np.sum((g - exact) ** 2,
+                                                 axis=1))) / norm),
+    }
+
+
 def table(draws=20000, seed=0):
     theta, weights, target = problem(seed)
     exact = exact_gradient(theta, weights, target).ravel()
-    norm = np.linalg.norm(exact)
     rows = []
     for temperature in TEMPERATURES:
         for name, fn in estimators().items():
             g = draw_gradients(fn, theta, weights, target, temperature,
                                draws, seed=1000 * seed + 17).reshape(
                                    draws, -1)
-            mean = g.mean(axis=0)
-            rows.append({
-                "estimator": name,
-                "temperature": temperature,
-                "cosine": float(mean @ exact
-                                / (np.linalg.norm(mean) * norm)),
-                "rel_bias": float(np.linalg.norm(mean - exact) / norm),
-                "noise": float(np.sqrt(g.var(axis=0).sum() / draws) / norm),
-                "rel_rmse": float(np.sqrt(np.mean(np.sum(
-                    (g - exact) ** 2, axis=1))) / norm),
-            })
+            rows.append({"estimator": name, "temperature": temperature,
+                         **gradient_stats(g, exact)})
     return rows
 
 
-def markdown(rows, draws):
-    lines = [
-        f"4 latents x 8 classes, f(D) = ||sum_i D_i W_i - t||^2; mean of "
-        f"{draws} draws against the exact gradient (4096 outcomes).",
-        "",
-        "| estimator | tau | cosine | rel. bias | noise | rel. RMSE |",
-        "|---|---|---|---|---|---|",
-    ]
+def stats_table(rows):
+    """The markdown lines of a table of `gradient_stats` rows."""
+    lines = ["| estimator | tau | cosine | rel. bias | noise | rel. RMSE |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['estimator']} | {r['temperature']:g} | {r['cosine']:.3f} "
             f"| {r['rel_bias']:.3f} | {r['noise']:.3f} "
             f"| {r['rel_rmse']:.2f} |")
-    return "\n".join(lines)
+    return lines
+
+
+def markdown(rows, draws):
+    return "\n".join([
+        f"4 latents x 8 classes, f(D) = ||sum_i D_i W_i - t||^2; mean of "
+        f"{draws} draws against the exact gradient (4096 outcomes).",
+        ""] + stats_table(rows))
 
 
 def main():

@@ -5,7 +5,13 @@ hand on a quiet machine; these tests run their sections once on a tiny
 shape, so that a change to the library that breaks a contender shows here
 rather than at the next benchmark run, and check that each contender
 computes what it claims (`bench_backends.py` checks every contender's output
-itself before timing it, on every backend it runs on).
+itself before timing it, on every backend it runs on). `bias_table.py` and
+`topk_bias.py` are checked against their exact gradients.
+
+The whole suite leaves this module out on JAX and PyTorch (conftest.py);
+run by name there, the tests of the TensorFlow scripts are skipped and those
+of `bench_backends.py` run (its quick runs are subprocesses, one per
+backend, whichever backend runs the tests).
 """
 
 import importlib.util
@@ -13,11 +19,17 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="a TensorFlow script (bench_sampling.py, bias_table.py, "
+    "topk_bias.py): run on the TensorFlow backend")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +45,7 @@ def bench():
 TINY_SHAPE = (4, 3, 5)
 
 
+@tensorflow_only
 def test_contenders_compute_gradients_of_the_logits_shape(bench):
     fns = bench.tf_contenders(TINY_SHAPE)
     for name, fn in fns.items():
@@ -50,6 +63,7 @@ def test_contenders_compute_gradients_of_the_logits_shape(bench):
                                    err_msg=name)
 
 
+@tensorflow_only
 def test_op_section_runs_and_reports_every_contender(bench):
     rows = bench.bench_ops(
         rounds=1, calls_for={"tiny": 1}, modes=["tf.function"],
@@ -64,6 +78,7 @@ def test_op_section_runs_and_reports_every_contender(bench):
     assert "### Where the time goes" in report
 
 
+@tensorflow_only
 @pytest.mark.slow
 def test_estimator_section_runs_and_reports_every_estimator(bench):
     # Each step returns the loss (forward only) or the loss and the
@@ -99,6 +114,7 @@ def bias_table():
     return module
 
 
+@tensorflow_only
 def test_bias_table_exact_gradient_and_report(bias_table):
     # The exact gradient (a sum over the 4096 outcomes) against central
     # finite differences of the enumerated expectation (step 1e-6 in
@@ -142,6 +158,7 @@ def topk_bias():
     return module
 
 
+@tensorflow_only
 def test_topk_bias_exact_gradient_matches_finite_differences(topk_bias):
     # The exact gradient (score function over the 336 ordered sequences)
     # against central finite differences of the expectation, enumerated
@@ -172,6 +189,7 @@ def test_topk_bias_exact_gradient_matches_finite_differences(topk_bias):
                                atol=1e-6 * np.abs(exact).max())
 
 
+@tensorflow_only
 def test_topk_bias_sigmoid_threshold_sums_to_k_with_implicit_gradient(
         topk_bias):
     # In float64: the relaxed sample lies in [0, 1] and sums to k; its
@@ -212,6 +230,52 @@ def test_topk_bias_sigmoid_threshold_sums_to_k_with_implicit_gradient(
         np.testing.assert_allclose(grad, numeric, rtol=0, atol=1e-6)
 
 
+@tensorflow_only
+def test_topk_bias_successive_softmax_gradient_matches_autodiff(topk_bias):
+    # The hand-written backward against TensorFlow's autodiff of the same
+    # forward (float64, no softmax reaching 1); where one does reach 1 (a
+    # small temperature), the gradient stays finite where autodiff's is
+    # NaN. The hard sample is the k-hot of the top k, same gradient.
+    rng = np.random.default_rng(4)
+    r = tf.constant(rng.normal(size=(5, 8)) * 2.0)
+    w = tf.constant(rng.normal(size=(5, 8)))
+    for tau in (0.3, 1.0, 2.0):
+        grads = []
+        for hard in (False, True):
+            with tf.GradientTape() as tape:
+                tape.watch(r)
+                y = topk_bias.successive_softmax(r, tau, 3, hard)
+                loss = tf.reduce_sum(y * w)
+            grads.append(tape.gradient(loss, r).numpy())
+            np.testing.assert_allclose(tf.reduce_sum(y, -1).numpy(), 3.0,
+                                       atol=1e-12)
+        np.testing.assert_array_equal(y.numpy(), topk_bias._khot(r, 3))
+        np.testing.assert_array_equal(grads[0], grads[1])
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            z, qs = r / tau, []
+            for j in range(3):
+                qs.append(tf.nn.softmax(z))
+                z = z + tf.math.log1p(-qs[-1]) / tau
+            loss = tf.reduce_sum(tf.add_n(qs) * w)
+        np.testing.assert_allclose(grads[0], tape.gradient(loss, r).numpy(),
+                                   rtol=0, atol=1e-12)
+    far = tf.constant([[30.0, 0.0, -1.0, 2.0, -3.0, 0.5, 1.0, -2.0]],
+                      tf.float64)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(far)
+        loss = tf.reduce_sum(topk_bias.successive_softmax(
+            far, 0.05, 3, False) * w[:1])
+        z, qs = far / 0.05, []
+        for j in range(3):
+            qs.append(tf.nn.softmax(z))
+            z = z + tf.math.log1p(-qs[-1]) / 0.05
+        autodiff_loss = tf.reduce_sum(tf.add_n(qs) * w[:1])
+    assert np.all(np.isfinite(tape.gradient(loss, far).numpy()))
+    assert np.any(np.isnan(tape.gradient(autodiff_loss, far).numpy()))
+
+
+@tensorflow_only
 def test_topk_bias_quick_run_reports_every_row(topk_bias):
     rows, bounds = topk_bias.table(draws=60, chunk=30)
     assert len(rows) == len(topk_bias.TEMPERATURES) * len(
@@ -219,11 +283,15 @@ def test_topk_bias_quick_run_reports_every_row(topk_bias):
     for r in rows:
         assert -1.0 <= r["cosine"] <= 1.0 and r["rel_bias"] >= 0.0
         assert r["noise"] > 0.0 and r["rel_rmse"] > 0.0
-    assert [b["temperature"] for b in bounds] == list(
+    relaxed = [n for n in topk_bias.estimators() if n.endswith("relaxed")]
+    assert len(relaxed) == 3 and len(bounds) == 3 * len(
         topk_bias.TEMPERATURES)
     for b in bounds:
-        # Non-negative, summing to k = 3: no entry above 3.
+        # Non-negative, summing to k = 3: no entry above 3; the sigmoid
+        # threshold's none above 1.
         assert 0.0 < b["max_entry"] <= 3.0 + 1e-5
+        if b["estimator"].startswith("sigmoid threshold"):
+            assert b["max_entry"] <= 1.0
         assert 0.0 <= b["above_1_1"] <= b["above_one"] <= 1.0
     report = topk_bias.markdown(rows, bounds, 60)
     for name in topk_bias.estimators():
@@ -266,10 +334,41 @@ def test_bench_backends_ratios_are_paired_by_round(bench_backends):
     assert "| jax | jit | gumbel_softmax(hard=True) | 4000.00 " in table
 
 
-# Rows every backend's table has, and each backend's own (mode, label).
+def test_bench_backends_topk_rows_against_their_floor(bench_backends):
+    # Made-up times: gumbel_topk's rows follow the others, each k's floor
+    # first; its ratios to its floor and to gumbel_softmax(hard=True) are
+    # paired by round, and the target line says whether 1.2x is met.
+    times = {"floor": [1.0, 1.0, 1.0], "draw": [1.0, 1.0, 1.0],
+             "st_gs": [2.0, 2.0, 2.0],
+             "topk_100": [30.0, 40.0, 60.0],
+             "topk_floor_100": [20.0, 40.0, 40.0],
+             "topk_10": [3.0, 3.0, 3.0], "topk_floor_10": [3.0, 2.0, 3.0]}
+    rows = bench_backends.summarize("torch", "eager", times)
+    assert [r["op"] for r in rows] == [
+        "floor", "draw", "floor+draw", "st_gs", "topk_floor_10", "topk_10",
+        "topk_floor_100", "topk_100"]
+    lines = bench_backends.target_lines(rows, quick=False)
+    assert lines == [
+        "- torch eager: gumbel_topk(k=10) within 1.2x of 10 softmaxes: "
+        "1.00x (quartiles 1.00-1.25): met.",
+        "- torch eager: gumbel_topk(k=100) within 1.2x of 100 softmaxes: "
+        "1.50x (quartiles 1.25-1.50): missed."]
+    topk = bench_backends.topk_table(rows)
+    assert ("| torch | eager | 100 | 40000.0 | 40000.0 | 1.50x (1.25-1.50) "
+            "| 20.00x (17.50-25.00) |") in topk
+    table = bench_backends.table(rows)
+    assert "| torch | eager | floor: 10 softmaxes fwd+bwd | 3000.00 " in table
+    assert "| torch | eager | gumbel_topk(k=100, hard=True) | 40000.00 " in (
+        table)
+
+
+# Rows every backend's table has, and each backend's own (mode, label);
+# --quick times gumbel_topk with k = 2 and 4.
 COMMON_ROWS = ("floor: softmax fwd+bwd", "draw: uniform", "floor + draw",
                "gumbel_softmax(hard=True)", "gumbel_softmax(hard=False)",
-               "straight_through", "reinmax", "gumbel_rao(num_samples=10)")
+               "straight_through", "reinmax", "gumbel_rao(num_samples=10)",
+               "floor: 2 softmaxes fwd+bwd", "gumbel_topk(k=2, hard=True)",
+               "floor: 4 softmaxes fwd+bwd", "gumbel_topk(k=4, hard=True)")
 BACKEND_ROWS = {
     "tensorflow": {"tf.function": (), "xla": ()},
     "jax": {"jit": ("plain JAX ST Gumbel-Softmax (hard)",)},
@@ -298,6 +397,11 @@ def test_bench_backends_quick_run_reports_every_row(backend, tmp_path):
     for mode, extra in BACKEND_ROWS[backend].items():
         for label in COMMON_ROWS + extra:
             assert f"| {backend} | {mode} | {label} | " in text, (mode, label)
+        for k in (2, 4):
+            assert f"| {backend} | {mode} | {k} | " in text, (mode, k)
+            assert (f"- {backend} {mode}: gumbel_topk(k={k}) within 1.2x "
+                    f"of {k} softmaxes: ") in text, (mode, k)
+    assert "### gumbel_topk(hard=True) against k softmaxes" in text
     assert f"KERAS_BACKEND={backend} python benchmarks/bench_backends.py" in (
         text)
     assert "(logits (4, 3, 5), temperature 0.5;" in text

@@ -38,8 +38,12 @@ def build():
     categorical = keras.layers.Reshape((3, 4))(h)
     outputs = []
     for i, cls in enumerate(LAYER_CLASSES):
-        layer = cls(seed=i, inference_mode="mode", name=f"mode_{cls.__name__}")
-        is_categorical = "axis" in inspect.signature(cls).parameters
+        parameters = inspect.signature(cls).parameters
+        # GumbelTopK chooses k = 2 of the 4 classes.
+        extra = {"k": 2} if "k" in parameters else {}
+        layer = cls(seed=i, inference_mode="mode",
+                    name=f"mode_{cls.__name__}", **extra)
+        is_categorical = "axis" in parameters
         outputs.append(layer(categorical if is_categorical else h))
     soft = keras_gumbel.GumbelSoftmax(
         seed=99, learn_temperature=True, inference_mode="soft",

@@ -100,6 +100,26 @@ def argmax(x, axis):
     return keras.ops.argmax(x, axis=axis)
 
 
+def _tf_classes_last(x, axis):
+    """On TensorFlow: `x` with the non-negative `axis` moved last, and the
+    permutation that moves it back (None where it is last already). The
+    rank may be unknown when traced: the permutation is then computed when
+    the function runs."""
+    tf = _tf()
+    static_rank = rank(x)
+    if static_rank is not None and axis in (-1, static_rank - 1):
+        return x, None
+    r = tf.rank(x)
+    ax = tf.math.floormod(axis, r)
+    perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
+    return tf.transpose(x, perm), tf.math.invert_permutation(perm)
+
+
+def _tf_classes_back(x, inverse):
+    """Undoes `_tf_classes_last` on a tensor of the moved layout."""
+    return x if inverse is None else _tf().transpose(x, inverse)
+
+
 def _pick_last(values, i, n):
     """`values[..., i:i + 1]` as a masked maximum: XLA on a CPU (TensorFlow's
     and JAX's) turns a top_k whose values are sliced into a sort of every
@@ -117,20 +137,10 @@ def kth_largest(x, k, axis):
     `axis` (k + 1 at most the classes), each with size 1 along `axis`."""
     backend = name()
     if backend == "tensorflow":
-        tf = _tf()
-        static_rank = rank(x)
-        perm = None
-        if static_rank is None or axis not in (-1, static_rank - 1):
-            r = tf.rank(x)
-            ax = tf.math.floormod(axis, r)
-            perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
-            x = tf.transpose(x, perm)
-        values = tf.math.top_k(x, k + 1, sorted=True).values
-        pair = _pick_last(values, k - 1, k + 1), _pick_last(values, k, k + 1)
-        if perm is None:
-            return pair
-        inverse = tf.math.invert_permutation(perm)
-        return tuple(tf.transpose(v, inverse) for v in pair)
+        x, inverse = _tf_classes_last(x, axis)
+        values = _tf().math.top_k(x, k + 1, sorted=True).values
+        return tuple(_tf_classes_back(_pick_last(values, i, k + 1), inverse)
+                     for i in (k - 1, k))
     moved = keras.ops.moveaxis(x, axis, -1)
     if backend == "jax":
         import jax
@@ -154,16 +164,8 @@ def top_k_hot(x, k, axis, dtype):
     times the tensor's (a sum of k one-hots would)."""
     backend = name()
     if backend == "tensorflow":
-        # The rank may be unknown when traced: the classes are moved last
-        # by a permutation computed when the function runs.
         tf = _tf()
-        static_rank = rank(x)
-        perm = None
-        if static_rank is None or axis not in (-1, static_rank - 1):
-            r = tf.rank(x)
-            ax = tf.math.floormod(axis, r)
-            perm = tf.concat([tf.range(ax), tf.range(ax + 1, r), [ax]], 0)
-            x = tf.transpose(x, perm)
+        x, inverse = _tf_classes_last(x, axis)
         dims = tf.shape(x)
         flat = tf.reshape(x, [-1, dims[-1]])
         index = tf.math.top_k(flat, k, sorted=False).indices
@@ -172,10 +174,7 @@ def top_k_hot(x, k, axis, dtype):
         khot = tf.scatter_nd(
             tf.reshape(tf.stack([rows, index], axis=-1), [-1, 2]),
             tf.ones([tf.size(index)], dtype), tf.shape(flat))
-        khot = tf.reshape(khot, dims)
-        if perm is None:
-            return khot
-        return tf.transpose(khot, tf.math.invert_permutation(perm))
+        return _tf_classes_back(tf.reshape(khot, dims), inverse)
     last = axis in (-1, len(x.shape) - 1)
     if not last:
         x = keras.ops.moveaxis(x, axis, -1)

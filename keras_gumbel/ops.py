@@ -210,6 +210,21 @@ def _temperature(temperature, x):
     return _checks.temperature_shape(tau, x)
 
 
+def _perturbed_logits(x, temperature, seed):
+    """`(logits + g, tau, dtype)` for checked logits `x`: g standard Gumbel
+    noise from `seed` (checked here), both in the compute dtype, and the
+    dtype to cast the result back to. `gumbel_softmax` and `gumbel_topk`
+    draw the same noise for the same seed through it."""
+    seed = _checks.seed(seed)
+    dtype = _backend.dtype_name(x)
+    x = K.cast(x, _compute_dtype(dtype))
+    tau = _temperature(temperature, x)
+    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
+    # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
+    # the same numbers with one pass fewer over the tensor.
+    return x - K.log(-K.log(u)), tau, dtype
+
+
 def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     """Draws one sample of the Gumbel-Softmax (Concrete) distribution.
 
@@ -249,14 +264,7 @@ def gumbel_softmax(logits, temperature=1.0, hard=False, axis=-1, seed=None):
     hard = _checks.boolean(hard, "hard")
     axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
-    seed = _checks.seed(seed)
-    dtype = _backend.dtype_name(x)
-    x = K.cast(x, _compute_dtype(dtype))
-    tau = _temperature(temperature, x)
-    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
-    # x + g, g = -log(-log u) as in `sample_gumbel`, in one subtraction:
-    # the same numbers with one pass fewer over the tensor.
-    perturbed = x - K.log(-K.log(u))
+    perturbed, tau, dtype = _perturbed_logits(x, temperature, seed)
     y = _relaxed_softmax(perturbed, tau, axis, hard)
     return K.cast(y, dtype)
 
@@ -294,6 +302,12 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
 # Safeguarded Newton steps that find the threshold of `_sigmoid_threshold`,
 # each one pass over the logits' size where the backend fuses its ops.
 _THRESHOLD_STEPS = 14
+
+
+def _nonzero(d):
+    """A non-negative divisor with its zeros made ones: where it is 0, what
+    it divides is 0 too, or the quotient is not used."""
+    return K.where(d > 0, d, K.ones_like(d))
 
 
 def _sigmoid_threshold(perturbed, tau, k, axis, hard):
@@ -366,8 +380,7 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
                 # quadratically (measured: 1e-12 of k in 11 steps, float64,
                 # from the bracket's middle).
                 spread = K.sum(y * (1.0 - y), axis=axis, keepdims=True)
-                step = excess / K.where(spread > 0, spread,
-                                        K.ones_like(spread))
+                step = excess / _nonzero(spread)
                 ok = (spread > 0) & (step > -1.0)
                 newton = c + t * K.log1p(K.where(ok, step,
                                                  K.zeros_like(step)))
@@ -375,7 +388,7 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
                 slope = K.sum(y * (1.0 - y) * inv_t, axis=axis,
                               keepdims=True)
                 ok = slope > 0
-                newton = c + excess / K.where(ok, slope, K.ones_like(slope))
+                newton = c + excess / _nonzero(slope)
             inside = ok & (newton >= lo) & (newton <= hi)
             c = K.where(inside, newton, 0.5 * (lo + hi))
         z = u - c * inv_t
@@ -385,9 +398,8 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
         def grad(dy):
             w = y * (1.0 - y) * inv_t
             total = K.sum(w, axis=axis, keepdims=True)
-            safe_total = K.where(total > 0, total, K.ones_like(total))
             a = w * (dy - K.sum(w * dy, axis=axis, keepdims=True)
-                     / safe_total)
+                     / _nonzero(total))
             grad_t = None
             if _backend.needs_grad(t):
                 grad_t = -_backend.sum_to_shape(
@@ -462,12 +474,7 @@ def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
     axis = _checks.axis(axis, _backend.rank(x))
     _checks.logit_values(x, axis)
     k = _checks.subset_size(k, x, axis)
-    seed = _checks.seed(seed)
-    dtype = _backend.dtype_name(x)
-    x = K.cast(x, _compute_dtype(dtype))
-    tau = _temperature(temperature, x)
-    u = _uniform(_backend.shape(x), _backend.dtype_name(x), seed)
-    perturbed = x - K.log(-K.log(u))  # the noise of `gumbel_softmax`
+    perturbed, tau, dtype = _perturbed_logits(x, temperature, seed)
     y = _sigmoid_threshold(perturbed, tau, k, axis, hard)
     return K.cast(y, dtype)
 

@@ -32,14 +32,29 @@ tensorflow_only = pytest.mark.skipif(
     "topk_bias.py): run on the TensorFlow backend")
 
 
-@pytest.fixture(scope="module")
-def bench():
-    pytest.importorskip("tensorflow_probability")
+def _load_script(name):
+    """benchmarks/`name`.py as a module."""
     spec = importlib.util.spec_from_file_location(
-        "bench_sampling", os.path.join(ROOT, "benchmarks", "bench_sampling.py"))
+        name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _central_differences(f, x, h=1e-6):
+    """The gradient of scalar `f` at array `x` by central differences."""
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = h
+        numeric[i] = (f(x + step) - f(x - step)) / (2 * h)
+    return numeric
+
+
+@pytest.fixture(scope="module")
+def bench():
+    pytest.importorskip("tensorflow_probability")
+    return _load_script("bench_sampling")
 
 
 TINY_SHAPE = (4, 3, 5)
@@ -107,11 +122,7 @@ def test_estimator_section_runs_and_reports_every_estimator(bench):
 
 @pytest.fixture(scope="module")
 def bias_table():
-    spec = importlib.util.spec_from_file_location(
-        "bias_table", os.path.join(ROOT, "benchmarks", "bias_table.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_script("bias_table")
 
 
 @tensorflow_only
@@ -132,13 +143,7 @@ def test_bias_table_exact_gradient_and_report(bias_table):
         prob = np.prod(p[np.arange(4), choices], axis=1)
         return prob @ bias_table.loss_np(choices, weights, target)
 
-    h = 1e-6
-    numeric = np.zeros_like(theta)
-    for i, k in np.ndindex(theta.shape):
-        step = np.zeros_like(theta)
-        step[i, k] = h
-        numeric[i, k] = (expectation(theta + step)
-                         - expectation(theta - step)) / (2 * h)
+    numeric = _central_differences(expectation, theta)
     np.testing.assert_allclose(exact, numeric, rtol=0,
                                atol=1e-6 * np.abs(exact).max())
     rows = bias_table.table(draws=50)
@@ -151,11 +156,7 @@ def test_bias_table_exact_gradient_and_report(bias_table):
 
 @pytest.fixture(scope="module")
 def topk_bias():
-    spec = importlib.util.spec_from_file_location(
-        "topk_bias", os.path.join(ROOT, "benchmarks", "topk_bias.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_script("topk_bias")
 
 
 @tensorflow_only
@@ -181,10 +182,7 @@ def test_topk_bias_exact_gradient_matches_finite_differences(topk_bias):
             total += prob * np.sum((khot @ weights - target) ** 2)
         return total
 
-    h = 1e-6
-    numeric = np.array([
-        (expectation(theta + h * e) - expectation(theta - h * e)) / (2 * h)
-        for e in np.eye(8)])
+    numeric = _central_differences(expectation, theta)
     np.testing.assert_allclose(exact, numeric, rtol=0,
                                atol=1e-6 * np.abs(exact).max())
 
@@ -305,12 +303,7 @@ def test_topk_bias_quick_run_reports_every_row(topk_bias):
 
 @pytest.fixture(scope="module")
 def bench_backends():
-    spec = importlib.util.spec_from_file_location(
-        "bench_backends",
-        os.path.join(ROOT, "benchmarks", "bench_backends.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_script("bench_backends")
 
 
 def test_bench_backends_ratios_are_paired_by_round(bench_backends):

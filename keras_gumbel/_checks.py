@@ -443,17 +443,23 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             f"row whose classes along axis {axis} are all masked (-inf)")
 
 
+def classes_at_least(k, classes, along):
+    """Raises naming `k` where the number of `classes` (None: unknown) is
+    below `k`; `along` says where they are ("axis 1")."""
+    if classes is not None and k > classes:
+        raise invalid(
+            "k", f"a positive integer at most the number of classes along "
+            f"{along} ({classes})", k)
+
+
 def subset_size(k, x, axis):
     """`k` as a positive int, at most the classes along `axis` of `x` when
     that number is known; where `x`'s values can be read now, also at most
     the classes with a finite logit in every row (a masked class is never
     chosen, so a row with fewer has no k-subset to draw)."""
     k = positive_int(k, "k")
-    classes = x.shape[axis] if _backend.rank(x) is not None else None
-    if classes is not None and k > classes:
-        raise invalid(
-            "k", f"a positive integer at most the number of classes along "
-            f"axis {axis} ({classes})", k)
+    classes_at_least(k, x.shape[axis] if _backend.rank(x) is not None
+                     else None, f"axis {axis}")
     if k > 1 and _backend.is_concrete(x):
         finite = keras.ops.sum(
             keras.ops.cast(x > -np.inf, "int32"), axis=axis)

@@ -1030,12 +1030,9 @@ class GumbelTopK(_CategoricalLayer):
 
     def build(self, input_shape):
         super().build(input_shape)
-        classes = input_shape[self.axis]
-        if classes is not None and self.k > classes:
-            raise _checks.invalid(
-                "k", f"a positive integer at most the number of classes "
-                f"along axis {self.axis} of the input of layer '{self.name}' "
-                f"({classes})", self.k)
+        _checks.classes_at_least(
+            self.k, input_shape[self.axis],
+            f"axis {self.axis} of the input of layer '{self.name}'")
 
     def sample(self, inputs, temperature):
         return ops.gumbel_topk(inputs, self.k, temperature, hard=self.hard,

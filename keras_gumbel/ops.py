@@ -351,8 +351,7 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
         # threshold itself are then small numbers, resolved finely (at
         # logits of 1e4, float32 holds c itself only to 1e-3).
         p = p - kth
-        after = after - kth
-        kth = K.zeros_like(kth)
+        after = after - kth  # and x_(k) itself is now 0
         inv_t = 1.0 / t
         t_row = t
         uniform_t = _constant_along(t, _backend.rank(p), axis)
@@ -362,9 +361,9 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
         # Fewer than k + 1 finite entries: every finite one is chosen, the
         # threshold goes to -inf; 60 temperatures below x_(k) give 1.0.
         finite_after = after > -np.inf
-        lo = K.where(finite_after, after - margin, kth - 60.0 * t_row)
-        hi = kth + margin
-        c = K.where(finite_after, 0.5 * (kth + after), lo)
+        lo = K.where(finite_after, after - margin, -60.0 * t_row)
+        hi = margin
+        c = K.where(finite_after, 0.5 * after, lo)
         # (p - c) / t as u - c / t: the full-size product once, not per step.
         u = p * inv_t
         for _ in range(_THRESHOLD_STEPS):

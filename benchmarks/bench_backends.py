@@ -41,6 +41,13 @@ step returning the gradient alone would let a compiler drop the draw). Rows:
   k = 100 keeps 100 softmaxes of the logits' size (3.3 GB at the default
   shape) and takes seconds per call: `--rows` leaves rows out, `--topk-k`
   changes the k's;
+- beside them, `select: top_k(k)`: the backend's own top_k of the logits
+  (values and indices), forward only: the selection an exact k-hot needs
+  whatever the relaxation. `floor + draw + top_k(k)` (round by round)
+  is then what any Gumbel-top-k sampler with a softmax-like relaxation
+  costs before any work of its own; the report gives `gumbel_topk` over
+  it too, and over one softmax (the issue's target for a relaxation not
+  built of k softmaxes: 2x);
 - on PyTorch, `torch.nn.functional.gumbel_softmax` with `hard=True` and
   `hard=False`; with `--torch-compile`, also `gumbel_softmax(hard=True)`
   under `torch.compile` (the forward compiled, the backward by AOTAutograd),
@@ -162,16 +169,19 @@ def topk_op(k):
 
 
 def topk_keys(ks):
-    """The row keys of `gumbel_topk` and its floor, for each k."""
+    """The row keys of `gumbel_topk`, its floor and its top_k, for each k."""
     keys = []
     for k in ks:
-        keys += [f"topk_floor_{k}", f"topk_{k}"]
+        keys += [f"topk_floor_{k}", f"topk_select_{k}", f"topk_{k}"]
     return keys
+
+
+TOPK_PREFIXES = ("topk_floor_", "topk_select_", "topk_")
 
 
 def topk_k(name):
     """k of a `gumbel_topk` row key, or None for another row."""
-    for prefix in ("topk_floor_", "topk_"):
+    for prefix in TOPK_PREFIXES:
         if name.startswith(prefix) and name[len(prefix):].isdigit():
             return int(name[len(prefix):])
     return None
@@ -183,7 +193,15 @@ def label(name):
         return LABELS.get(name, name)
     if name.startswith("topk_floor_"):
         return f"floor: {k} softmaxes fwd+bwd"
+    if name.startswith("topk_select_"):
+        return f"select: top_k({k}) fwd"
     return f"gumbel_topk(k={k}, hard=True)"
+
+
+def is_topk_op(name):
+    """Whether `name` is a `gumbel_topk` row (not its floor or top_k)."""
+    return topk_k(name) is not None and not name.startswith(
+        ("topk_floor_", "topk_select_"))
 
 
 def offsets(shape):
@@ -234,6 +252,7 @@ def tensorflow_contenders(shape, mode, ks=()):
     for k in ks:
         steps[f"topk_floor_{k}"] = loss_and_grad(lambda k=k: tf.add_n(
             [tf.nn.softmax(x / TAU + j * v) for j in range(k)]))
+        steps[f"topk_select_{k}"] = lambda k=k: tf.math.top_k(x, k)
         steps[f"topk_{k}"] = loss_and_grad(
             lambda k=k: topk_op(k)(x, seed_gen))
     return {name: tf.function(fn, jit_compile=(mode == "xla"))
@@ -279,6 +298,11 @@ def jax_contenders(shape, mode, ks=()):
             return jax.value_and_grad(loss_fn)(x), key
         return fn
 
+    def select(k):
+        def fn(x, w, key):
+            return jax.lax.top_k(x, k), key
+        return fn
+
     def draw(x, w, key):
         key, sub = jax.random.split(key)
         return jax.random.uniform(sub, shape, jnp.float32, minval=TINY,
@@ -318,6 +342,7 @@ def jax_contenders(shape, mode, ks=()):
     steps["plain_jax_st"] = threaded(plain_jax_st, key)
     for k in ks:
         steps[f"topk_floor_{k}"] = threaded(floor_k(k), key)
+        steps[f"topk_select_{k}"] = threaded(select(k), key)
         seed_gen = keras.random.SeedGenerator(0)
         steps[f"topk_{k}"] = threaded(ours(topk_op(k), seed_gen),
                                       seed_gen.state.value)
@@ -374,6 +399,8 @@ def torch_contenders(shape, mode, compile_ours=False, ks=()):
     for k in ks:
         steps[f"topk_floor_{k}"] = loss_and_grad(
             lambda x, k=k: floor_k(x, k))
+        steps[f"topk_select_{k}"] = lambda k=k: torch.topk(
+            x.detach(), k, dim=-1)
         seed_gen = keras.random.SeedGenerator(0)
         steps[f"topk_{k}"] = loss_and_grad(
             lambda x, k=k, seed_gen=seed_gen: topk_op(k)(x, seed_gen))
@@ -440,6 +467,12 @@ def check(name, out, shape, upstream):
         assert u.shape == tuple(shape), (name, u.shape)
         assert u.min() >= 0.0 and u.max() < 1.0, name
         return
+    if name.startswith("topk_select_"):
+        values, index = (keras.ops.convert_to_numpy(t) for t in out)
+        want = tuple(shape[:-1]) + (topk_k(name),)
+        assert values.shape == want and index.shape == want, name
+        assert np.all(np.diff(values, axis=-1) <= 0), name
+        return
     loss, grad = (keras.ops.convert_to_numpy(t) for t in out)
     assert loss.shape == () and np.isfinite(loss), (name, loss)
     assert grad.shape == tuple(shape), (name, grad.shape)
@@ -481,7 +514,8 @@ def summarize(backend, mode, times):
     bound = np.array(times["floor+draw"])
     order = [k for k in LABELS if k in times] + sorted(
         (k for k in times if topk_k(k) is not None),
-        key=lambda k: (topk_k(k), not k.startswith("topk_floor_")))
+        key=lambda k: (topk_k(k), [k.startswith(p)
+                                   for p in TOPK_PREFIXES].index(True)))
     rows = []
     for name in order:
         t = np.array(times[name])
@@ -555,7 +589,7 @@ def target_lines(rows, quick):
                      f"{q1:.2f}-{q3:.2f}), at most {limit:.2f}x: {verdict}.")
     for r in rows:
         k = topk_k(r["op"])
-        if k is None or r["op"].startswith("topk_floor_"):
+        if not is_topk_op(r["op"]):
             continue
         got = paired(rows, r["backend"], r["mode"], r["op"],
                      f"topk_floor_{k}")
@@ -574,28 +608,42 @@ def target_lines(rows, quick):
 
 
 def topk_table(rows):
-    """Per (backend, mode, k): gumbel_topk's ms, its floor's, and the
-    paired ratios to the floor and to gumbel_softmax(hard=True)."""
+    """Per (backend, mode, k): gumbel_topk's ms, its floor's and its
+    top_k's, and the paired ratios to the floor, to
+    gumbel_softmax(hard=True), to one softmax and to floor + draw +
+    top_k(k)."""
     lines = ["| backend | mode | k | gumbel_topk ms | floor: k softmaxes ms "
-             "| gumbel_topk / floor (median; quartiles) | gumbel_topk / "
-             "gumbel_softmax(hard=True) (median; quartiles) | gumbel_topk / "
-             "one softmax fwd+bwd (median; quartiles) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| top_k(k) ms | gumbel_topk / floor (median; quartiles) | "
+             "gumbel_topk / gumbel_softmax(hard=True) (median; quartiles) | "
+             "gumbel_topk / one softmax fwd+bwd (median; quartiles) | "
+             "gumbel_topk / (floor + draw + top_k(k)) (median; quartiles) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     by = {(r["backend"], r["mode"], r["op"]): r for r in rows}
     for r in rows:
-        k = topk_k(r["op"])
-        if k is None or r["op"].startswith("topk_floor_"):
+        if not is_topk_op(r["op"]):
             continue
+        k = topk_k(r["op"])
         cells = []
         for against in (f"topk_floor_{k}", "st_gs", "floor"):
             got = paired(rows, r["backend"], r["mode"], r["op"], against)
             cells.append("-" if got is None else
                          f"{got[0]:.2f}x ({got[1]:.2f}-{got[2]:.2f})")
-        floor = by.get((r["backend"], r["mode"], f"topk_floor_{k}"))
-        floor_ms = "-" if floor is None else f"{floor['ms']:.1f}"
+        parts = [by.get((r["backend"], r["mode"], name))
+                 for name in ("floor", "draw", f"topk_select_{k}")]
+        if None in parts:
+            cells.append("-")
+        else:
+            ratios = np.array(r["times"]) / np.sum(
+                [part["times"] for part in parts], axis=0)
+            cells.append(f"{np.median(ratios):.2f}x "
+                         f"({np.percentile(ratios, 25):.2f}-"
+                         f"{np.percentile(ratios, 75):.2f})")
+        ms = [by.get((r["backend"], r["mode"], f"{prefix}{k}"))
+              for prefix in ("topk_floor_", "topk_select_")]
+        ms = ["-" if m is None else f"{m['ms']:.1f}" for m in ms]
         lines.append(f"| {r['backend']} | {r['mode']} | {k} | "
-                     f"{r['ms']:.1f} | {floor_ms} | {cells[0]} | "
-                     f"{cells[1]} | {cells[2]} |")
+                     f"{r['ms']:.1f} | {ms[0]} | {ms[1]} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) if len(lines) > 2 else None
 
 
@@ -709,7 +757,11 @@ def markdown(header, rows, backend_lines, quick):
                   "`floor: k softmaxes`: the backend's softmax of k "
                   "different inputs logits / tau + j * v (v a fixed vector "
                   "over the classes), summed, forward + backward: the work "
-                  "of any relaxation made of k softmaxes."]
+                  "of any relaxation made of k softmaxes. `top_k(k)`: the "
+                  "backend's top_k of the logits, forward: the selection "
+                  "an exact k-hot needs; floor + draw + top_k(k) is what a "
+                  "Gumbel-top-k sampler with a softmax-like relaxation "
+                  "costs before any work of its own."]
     targets = target_lines(rows, quick)
     if targets:
         lines += ["", "Against the issue's targets (ratios paired by round):",
@@ -805,6 +857,8 @@ def main():
                 rows_wanted |= {"st_gs", *topk_keys(ks)}
             elif name in LABELS or topk_k(name) in ks:
                 rows_wanted.add(name)
+                if is_topk_op(name):  # its ratios need its top_k
+                    rows_wanted.add(f"topk_select_{topk_k(name)}")
             else:
                 parser.error(f"--rows: unknown row {name!r}; rows: "
                              f"{', '.join(list(LABELS) + topk_keys(ks))}, "

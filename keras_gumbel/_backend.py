@@ -120,84 +120,76 @@ def _tf_classes_back(x, inverse):
     return x if inverse is None else _tf().transpose(x, inverse)
 
 
-def _pick_last(values, i, n):
-    """`values[..., i:i + 1]` as a masked maximum: XLA on a CPU (TensorFlow's
-    and JAX's) turns a top_k whose values are sliced into a sort of every
-    whole row, 920 ms at (64, 128, 1000) for any k, against 35 ms this way
-    (benchmarks/results.md)."""
-    positions = keras.ops.arange(n)  # the size of the last axis
-    return keras.ops.max(
-        keras.ops.where(positions == i, values,
-                        keras.ops.full_like(values, -np.inf)),
-        axis=-1, keepdims=True)
-
-
-def kth_largest(x, k, axis):
-    """The k-th and (k+1)-th largest entries of `x` along the non-negative
-    `axis` (k + 1 at most the classes), each with size 1 along `axis`."""
+def top_k(x, n, axis, sorted=True):
+    """The `n` largest entries of `x` along the non-negative `axis` and
+    their indices, both with `n` entries along `axis` (largest first where
+    `sorted`; ties broken as the backend's top_k breaks them)."""
     backend = name()
     if backend == "tensorflow":
-        x, inverse = _tf_classes_last(x, axis)
-        values = _tf().math.top_k(x, k + 1, sorted=True).values
-        return tuple(_tf_classes_back(_pick_last(values, i, k + 1), inverse)
-                     for i in (k - 1, k))
+        moved, inverse = _tf_classes_last(x, axis)
+        values, index = _tf().math.top_k(moved, n, sorted=sorted)
+        return (_tf_classes_back(values, inverse),
+                _tf_classes_back(index, inverse))
     moved = keras.ops.moveaxis(x, axis, -1)
     if backend == "jax":
         import jax
 
-        values = jax.lax.top_k(moved, k + 1)[0]
+        values, index = jax.lax.top_k(moved, n)
     elif backend == "torch":
         import torch
 
-        values = torch.topk(moved, k + 1, dim=-1, sorted=True).values
+        values, index = torch.topk(moved, n, dim=-1, sorted=sorted)
     else:
-        values = keras.ops.top_k(moved, k + 1, sorted=True)[0]
-    return tuple(keras.ops.moveaxis(_pick_last(values, i, k + 1), -1, axis)
-                 for i in (k - 1, k))
+        values, index = keras.ops.top_k(moved, n, sorted=sorted)
+    return (keras.ops.moveaxis(values, -1, axis),
+            keras.ops.moveaxis(index, -1, axis))
+
+
+def scatter_along(index, updates, like, axis, dtype):
+    """Zeros of the shape of `like` and dtype `dtype`, with `updates` (the
+    shape of `index`) at the positions `index` along the non-negative
+    `axis`: each row's indices distinct. Costs the indices' size beside the zeros, not
+    n times the tensor's (a sum of n one-hots would)."""
+    backend = name()
+    if backend == "tensorflow":
+        tf = _tf()
+        index, inverse = _tf_classes_last(index, axis)
+        updates = _tf_classes_last(updates, axis)[0]
+        dims = tf.concat([tf.shape(index)[:-1], tf.shape(like)[axis:][:1]],
+                         0)
+        flat = tf.reshape(index, [-1, tf.shape(index)[-1]])
+        rows = tf.broadcast_to(tf.range(tf.shape(flat)[0])[:, None],
+                               tf.shape(flat))
+        out = tf.scatter_nd(
+            tf.reshape(tf.stack([rows, flat], axis=-1), [-1, 2]),
+            tf.reshape(tf.cast(updates, dtype), [-1]),
+            [tf.shape(flat)[0], dims[-1]])
+        return _tf_classes_back(tf.reshape(out, dims), inverse)
+    if backend == "jax":
+        import jax
+
+        return jax.numpy.put_along_axis(
+            jax.numpy.zeros(like.shape, dtype), index,
+            updates.astype(dtype), axis=axis, inplace=False)
+    if backend == "torch":
+        import torch
+
+        return torch.zeros(like.shape, dtype=getattr(torch, dtype),
+                           device=like.device).scatter_(
+                               axis, index, updates.to(getattr(torch, dtype)))
+    hot = keras.ops.one_hot(keras.ops.moveaxis(index, axis, -1),
+                            like.shape[axis], dtype=dtype)
+    weights = keras.ops.cast(keras.ops.moveaxis(updates, axis, -1), dtype)
+    return keras.ops.moveaxis(
+        keras.ops.sum(hot * weights[..., None], axis=-2), -1, axis)
 
 
 def top_k_hot(x, k, axis, dtype):
     """The k-hot of the `k` largest entries of `x` along the non-negative
     `axis`: exactly k ones per row (ties broken as the backend's top_k
-    breaks them), zeros elsewhere. Built by
-    scattering the top_k indices, which costs the indices' size, not k
-    times the tensor's (a sum of k one-hots would)."""
-    backend = name()
-    if backend == "tensorflow":
-        tf = _tf()
-        x, inverse = _tf_classes_last(x, axis)
-        dims = tf.shape(x)
-        flat = tf.reshape(x, [-1, dims[-1]])
-        index = tf.math.top_k(flat, k, sorted=False).indices
-        rows = tf.broadcast_to(tf.range(tf.shape(flat)[0])[:, None],
-                               tf.shape(index))
-        khot = tf.scatter_nd(
-            tf.reshape(tf.stack([rows, index], axis=-1), [-1, 2]),
-            tf.ones([tf.size(index)], dtype), tf.shape(flat))
-        return _tf_classes_back(tf.reshape(khot, dims), inverse)
-    last = axis in (-1, len(x.shape) - 1)
-    if not last:
-        x = keras.ops.moveaxis(x, axis, -1)
-    if backend == "jax":
-        import jax
-
-        index = jax.lax.top_k(x, k)[1]
-        khot = jax.numpy.put_along_axis(
-            jax.numpy.zeros(x.shape, dtype), index,
-            jax.numpy.ones((), dtype), axis=-1, inplace=False)
-    elif backend == "torch":
-        import torch
-
-        index = torch.topk(x, k, dim=-1, sorted=False).indices
-        khot = torch.zeros(x.shape, dtype=getattr(torch, dtype),
-                           device=x.device).scatter_(-1, index, 1.0)
-    else:
-        index = keras.ops.top_k(x, k, sorted=False)[1]
-        khot = keras.ops.sum(keras.ops.one_hot(
-            index, x.shape[-1], dtype=dtype), axis=-2)
-    if not last:
-        khot = keras.ops.moveaxis(khot, -1, axis)
-    return khot
+    breaks them), zeros elsewhere."""
+    index = top_k(x, k, axis, sorted=False)[1]
+    return scatter_along(index, keras.ops.ones_like(index), x, axis, dtype)
 
 
 def one_hot(index, num_classes, axis, dtype):
@@ -339,6 +331,31 @@ def is_concrete(x):
 
         return not torch.compiler.is_compiling()
     return True
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations):
+    """`keras.ops.while_loop`, run as a Python loop where the values are
+    concrete (eager). Eager JAX compiles a `lax.while_loop` afresh at every
+    call (its body closes over new arrays each time): 0.33 s a call against
+    0.011 s with the Python loop, for `gumbel_topk` on (32, 1000)."""
+    if not is_concrete(loop_vars[0]):
+        return keras.ops.while_loop(cond, body, loop_vars,
+                                    maximum_iterations=maximum_iterations)
+    loop_vars = tuple(loop_vars)
+    for _ in range(maximum_iterations):
+        if not bool(keras.ops.convert_to_numpy(cond(*loop_vars))):
+            break
+        loop_vars = tuple(body(*loop_vars))
+    return loop_vars
+
+
+def cond(pred, true_fn, false_fn):
+    """`keras.ops.cond`, decided in Python where `pred` is concrete (eager
+    JAX would compile `lax.cond` afresh at every call, as `while_loop`
+    above says)."""
+    if not is_concrete(pred):
+        return keras.ops.cond(pred, true_fn, false_fn)
+    return true_fn() if bool(keras.ops.convert_to_numpy(pred)) else false_fn()
 
 
 # --------------------------------------------------------------------------

@@ -299,15 +299,58 @@ def gumbel_sigmoid(logits, temperature=1.0, hard=False, seed=None):
     return K.cast(y, dtype)
 
 
-# Safeguarded Newton steps that find the threshold of `_sigmoid_threshold`,
-# each one pass over the logits' size where the backend fuses its ops.
-_THRESHOLD_STEPS = 14
+# The threshold of `_sigmoid_threshold` is found by safeguarded Newton steps,
+# run until every row's sum is k to within this many epsilons of the dtype
+# times k, or a step no longer moves it, and at most this many steps.
+_THRESHOLD_TOLERANCE = 64
+_THRESHOLD_MAX_STEPS = 30
 
 
 def _nonzero(d):
     """A non-negative divisor with its zeros made ones: where it is 0, what
     it divides is 0 too, or the quotient is not used."""
     return K.where(d > 0, d, K.ones_like(d))
+
+
+def _newton_threshold(sums, spread, s, lo, hi, tol, in_log):
+    """Safeguarded Newton steps for the threshold `s` of each row.
+
+    `sums(s)` returns `(y, excess)`: the sample at `s` and its sum minus k
+    (decreasing in `s`); `spread(s, y)` the slope: where `in_log` the sum of
+    y (1 - y) (the step is then Newton's in v = exp(s), where the sum is
+    sum_i a_i / (a_i + v): convex and decreasing, so from below the root
+    the steps stay below it and converge quadratically), else
+    -d excess / d s (Newton's step in `s`). A step that would leave the
+    bracket [lo, hi] (excess >= 0 at lo, <= 0 at hi) bisects instead.
+    Steps run while a row's |excess| is above `tol` and its last step moved
+    it, at most `_THRESHOLD_MAX_STEPS`; the slope is computed only for a
+    step taken. Returns `s` and `y` at `s`.
+    """
+    y, excess = sums(s)
+
+    def unsettled(s, lo, hi, y, excess, moved):
+        return K.any(K.logical_and(K.abs(excess) > tol, moved))
+
+    def step(s, lo, hi, y, excess, moved):
+        lo = K.where(excess >= 0, s, lo)
+        hi = K.where(excess <= 0, s, hi)
+        slope = spread(s, y)
+        ratio = excess / _nonzero(slope)
+        if in_log:
+            ok = K.logical_and(slope > 0, ratio > -1.0)
+            newton = s + K.log1p(K.where(ok, ratio, K.zeros_like(ratio)))
+        else:
+            ok = slope > 0
+            newton = s + ratio
+        inside = K.logical_and(ok, K.logical_and(newton >= lo, newton <= hi))
+        new = K.where(inside, newton, 0.5 * (lo + hi))
+        return (new, lo, hi) + tuple(sums(new)) + (K.not_equal(new, s),)
+
+    state = _backend.while_loop(
+        unsettled, step,
+        (s, lo, hi, y, excess, K.ones_like(excess, dtype="bool")),
+        maximum_iterations=_THRESHOLD_MAX_STEPS)
+    return state[0], state[3]
 
 
 def _sigmoid_threshold(perturbed, tau, k, axis, hard):
@@ -319,8 +362,19 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
     (k+1)-th largest entries and the sample is the exact k-hot. `c` is
     found by Newton's method kept inside a bracket (a step that would leave
     it bisects instead): with x_(k), x_(k+1) the k-th and (k+1)-th largest
-    entries, the sums at `x_(k+1) - T log K` and `x_(k) + T log K` (T the
-    largest temperature of the row) are >= k and < k.
+    entries, the sums at `x_(k+1) - T (log K + 1)` and
+    `x_(k) + T (log K + 1)` (T the largest temperature of the row) are
+    >= k and < k.
+
+    Where the temperature is one per row, Newton starts from the root of a
+    small problem that stands in for the row: its k + 1 largest entries
+    (the top_k the hard sample needs anyway) and, for the rest, one entry
+    at mu repeated n times, n and mu matching the rest's sums of
+    a = exp(x / tau) and a^2 (exact where the rest is equal; one pass over
+    the logits' size). From there the row's own sum is k to rounding after
+    0 to 2 steps (each a pass), against 10 or more from the bracket. With
+    a temperature that varies along the classes, Newton starts from the
+    bracket's middle.
 
     The gradient is that of the implicit function (the threshold moves so
     that the sum stays k): with w = y (1 - y) / tau and the upstream g,
@@ -343,56 +397,102 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
             return K.ones_like(p), grad
 
         return _all(perturbed, tau)
-    kth, after = _backend.kth_largest(perturbed, k, axis)
+    tol = _THRESHOLD_TOLERANCE * float(np.finfo(dtype).eps) * k
 
     @_backend.custom_gradient
-    def _fn(p, t, kth, after):
+    def _fn(p, t):
+        # The k + 1 largest entries, largest first. x_(k) and x_(k+1) are
+        # picked by masked reductions, not slices: XLA on a CPU turns a
+        # top_k whose values are sliced into a sort of every row (920 ms
+        # against 35 at (64, 128, 1000), benchmarks/results.md).
+        top, index = _backend.top_k(p, k + 1, axis)
+        position = K.cumsum(K.ones_like(top), axis=axis)  # 1, ..., k + 1
+        kth = K.max(K.where(position == k, top, K.full_like(top, -np.inf)),
+                    axis=axis, keepdims=True)
         # Relative to x_(k): the entries near the threshold and the
         # threshold itself are then small numbers, resolved finely (at
         # logits of 1e4, float32 holds c itself only to 1e-3).
         p = p - kth
-        after = after - kth  # and x_(k) itself is now 0
+        top = top - kth
+        after = K.min(top, axis=axis, keepdims=True)  # x_(k+1); x_(k) is 0
         inv_t = 1.0 / t
-        t_row = t
-        uniform_t = _constant_along(t, _backend.rank(p), axis)
-        if not uniform_t:
-            t_row = K.max(t * K.ones_like(p), axis=axis, keepdims=True)
-        margin = t_row * (K.log(K.cast(depth, dtype)) + 1.0)
+        u = p * inv_t
         # Fewer than k + 1 finite entries: every finite one is chosen, the
         # threshold goes to -inf; 60 temperatures below x_(k) give 1.0.
         finite_after = after > -np.inf
-        lo = K.where(finite_after, after - margin, -60.0 * t_row)
-        hi = margin
-        c = K.where(finite_after, 0.5 * after, lo)
-        # (p - c) / t as u - c / t: the full-size product once, not per step.
-        u = p * inv_t
-        for _ in range(_THRESHOLD_STEPS):
-            y = K.sigmoid(u - c * inv_t)
-            excess = K.sum(y, axis=axis, keepdims=True) - k
-            # The sum falls as c grows: above k, c is a lower bound.
-            lo = K.where(excess >= 0, c, lo)
-            hi = K.where(excess <= 0, c, hi)
-            if uniform_t:
-                # Newton's step in v = exp(c / tau), where the sum is
-                # sum_i a_i / (a_i + v): convex and decreasing, so from
-                # below the root the steps stay below it and converge
-                # quadratically (measured: 1e-12 of k in 11 steps, float64,
-                # from the bracket's middle).
-                spread = K.sum(y * (1.0 - y), axis=axis, keepdims=True)
-                step = excess / _nonzero(spread)
-                ok = (spread > 0) & (step > -1.0)
-                newton = c + t * K.log1p(K.where(ok, step,
-                                                 K.zeros_like(step)))
-            else:
-                slope = K.sum(y * (1.0 - y) * inv_t, axis=axis,
-                              keepdims=True)
-                ok = slope > 0
-                newton = c + excess / _nonzero(slope)
-            inside = ok & (newton >= lo) & (newton <= hi)
-            c = K.where(inside, newton, 0.5 * (lo + hi))
-        z = u - c * inv_t
-        y = K.sigmoid(z)
-        out = _backend.top_k_hot(p, k, axis, dtype) if hard else y
+        log_depth = K.log(K.cast(depth, dtype)) + 1.0
+
+        def spread(s, y):
+            return K.sum(y * (1.0 - y), axis=axis, keepdims=True)
+
+        if _constant_along(t, _backend.rank(p), axis):
+            # The threshold as s = c / tau, in the units of u.
+            u_top = top * inv_t
+            u_after = K.where(finite_after, after * inv_t,
+                              K.zeros_like(after))
+            lo = K.where(finite_after, u_after - log_depth,
+                         K.full_like(after, -60.0))
+            hi = K.zeros_like(lo) + log_depth
+            # The rest's sums of a and a^2, a = exp(u - u_(k+1)) <= 1: the
+            # k + 1 largest give 1 each (and ties with x_(k+1) belong to
+            # the rest, with a = 1 too).
+            a = K.exp(K.minimum(u - u_after, 0.0))
+            m1 = K.sum(a, axis=axis, keepdims=True) - (k + 1)
+            m2 = K.sum(a * a, axis=axis, keepdims=True) - (k + 1)
+            ok = K.logical_and(m1 > 0, m2 > 0)
+            count = K.where(ok, m1 * m1 / _nonzero(m2), K.zeros_like(m1))
+            mu = u_after + K.log(K.where(ok, m2 / _nonzero(m1),
+                                         K.ones_like(m1)))
+
+            def small(s):
+                y = K.sigmoid(u_top - s)
+                rest = K.sigmoid(mu - s)
+                return y, (K.sum(y, axis=axis, keepdims=True)
+                           + count * rest - k)
+
+            def small_slope(s, y):
+                rest = K.sigmoid(mu - s)
+                return spread(s, y) + count * rest * (1.0 - rest)
+
+            def whole(s):
+                y = K.sigmoid(u - s)
+                return y, K.sum(y, axis=axis, keepdims=True) - k
+
+            start = K.where(finite_after, 0.5 * u_after, lo)
+            s, _ = _newton_threshold(small, small_slope, start, lo, hi,
+                                     tol, True)
+            s, y = _newton_threshold(whole, spread, s, lo, hi, tol, True)
+            z = u - s
+        else:
+            t_row = K.max(t * K.ones_like(p), axis=axis, keepdims=True)
+            margin = t_row * log_depth
+            lo = K.where(finite_after, after - margin, -60.0 * t_row)
+            hi = margin
+
+            def whole(c):
+                y = K.sigmoid(u - c * inv_t)
+                return y, K.sum(y, axis=axis, keepdims=True) - k
+
+            def slope(c, y):
+                return K.sum(y * (1.0 - y) * inv_t, axis=axis, keepdims=True)
+
+            start = K.where(finite_after, 0.5 * after, lo)
+            c, y = _newton_threshold(whole, slope, start, lo, hi, tol,
+                                     False)
+            z = u - c * inv_t
+        if hard:
+            # Exactly k ones. Where x_(k) > x_(k+1), the entries above
+            # x_(k+1) are the top k: one comparison. Where some row has the
+            # two equal (a tie, rare for noisy logits), the first k of the
+            # k + 1 indices, as the backend's top_k breaks ties (a scatter
+            # of all k + 1 with weights 1, ..., 1, 0: again no slice).
+            out = _backend.cond(
+                K.any(K.equal(after, 0.0)),
+                lambda: _backend.scatter_along(
+                    index, K.cast(position <= k, dtype), p, axis, dtype),
+                lambda: K.cast(p > after, dtype))
+        else:
+            out = y
 
         def grad(dy):
             w = y * (1.0 - y) * inv_t
@@ -403,11 +503,11 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
             if _backend.needs_grad(t):
                 grad_t = -_backend.sum_to_shape(
                     _backend.multiply_no_nan(z, a), t)
-            return a, grad_t, None, None
+            return a, grad_t
 
         return _backend.identity(out), grad
 
-    return _fn(perturbed, tau, kth, after)
+    return _fn(perturbed, tau)
 
 
 def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
@@ -447,9 +547,10 @@ def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
     Returns:
         A tensor of the shape and dtype of `logits`. float16 and bfloat16
         logits are computed in float32 and the result cast back. The
-        threshold costs a top-(k+1) and 14 Newton steps (each a pass over
-        the logits' size where the backend fuses its ops); the gradient
-        costs about what a softmax's does.
+        threshold costs a top-(k+1), one pass for a starting point and
+        Newton steps until every row sums to k to rounding (typically
+        three passes of a sigmoid and a sum over the logits' size); the
+        gradient costs about what a softmax's does.
 
     Example:
 

@@ -298,6 +298,28 @@ def test_topk_bias_quick_run_reports_every_row(topk_bias):
     assert "Conclusion data:" in report
 
 
+# -- topk_steps.py ------------------------------------------------------------
+
+
+def test_topk_steps_counts_each_loop_and_restores_the_backend():
+    topk_steps = _load_script("topk_steps")
+    from keras_gumbel import _backend
+    from keras_gumbel import ops
+
+    original = _backend.while_loop
+    results = topk_steps.measure(64, 50, ks=(3,), temperatures=(0.1, 2.0))
+    assert _backend.while_loop is original
+    assert [(r["k"], r["tau"]) for r in results] == [(3, 0.1), (3, 2.0)]
+    for r in results:
+        for key in ("stand-in", "whole", "middle"):
+            assert 0 <= r[key] <= ops._THRESHOLD_MAX_STEPS, (key, r)
+        # From the bracket's middle the whole rows take steps; the result
+        # sums to k to the loop's tolerance.
+        assert r["middle"] >= 1, r
+        assert r["error"] <= 1e-5, r
+    assert "| 3 | 0.1 |" in topk_steps.markdown(results, 64, 50)
+
+
 # -- bench_backends.py --------------------------------------------------------
 
 
@@ -329,17 +351,22 @@ def test_bench_backends_ratios_are_paired_by_round(bench_backends):
 
 def test_bench_backends_topk_rows_against_their_floor(bench_backends):
     # Made-up times: gumbel_topk's rows follow the others, each k's floor
-    # first; its ratios to its floor and to gumbel_softmax(hard=True) are
-    # paired by round, and the target line says whether 1.2x is met.
+    # first, then its top_k; its ratios to its floor, to
+    # gumbel_softmax(hard=True), to one softmax and to floor + draw +
+    # top_k are paired by round, and the target line says whether 1.2x is
+    # met.
     times = {"floor": [1.0, 1.0, 1.0], "draw": [1.0, 1.0, 1.0],
              "st_gs": [2.0, 2.0, 2.0],
              "topk_100": [30.0, 40.0, 60.0],
              "topk_floor_100": [20.0, 40.0, 40.0],
-             "topk_10": [3.0, 3.0, 3.0], "topk_floor_10": [3.0, 2.0, 3.0]}
+             "topk_select_100": [3.0, 8.0, 10.0],
+             "topk_10": [3.0, 3.0, 3.0], "topk_floor_10": [3.0, 2.0, 3.0],
+             "topk_select_10": [1.0, 1.0, 1.0]}
     rows = bench_backends.summarize("torch", "eager", times)
     assert [r["op"] for r in rows] == [
-        "floor", "draw", "floor+draw", "st_gs", "topk_floor_10", "topk_10",
-        "topk_floor_100", "topk_100"]
+        "floor", "draw", "floor+draw", "st_gs", "topk_floor_10",
+        "topk_select_10", "topk_10", "topk_floor_100", "topk_select_100",
+        "topk_100"]
     lines = bench_backends.target_lines(rows, quick=False)
     assert lines == [
         "- torch eager: gumbel_topk(k=10) within 1.2x of 10 softmaxes: "
@@ -347,10 +374,17 @@ def test_bench_backends_topk_rows_against_their_floor(bench_backends):
         "- torch eager: gumbel_topk(k=100) within 1.2x of 100 softmaxes: "
         "1.50x (quartiles 1.25-1.50): missed."]
     topk = bench_backends.topk_table(rows)
-    assert ("| torch | eager | 100 | 40000.0 | 40000.0 | 1.50x (1.25-1.50) "
-            "| 20.00x (17.50-25.00) |") in topk
+    # k = 100: over floor + draw + top_k, the rounds give 30/5, 40/10 and
+    # 60/12: median 5.00x, quartiles 4.50-5.50.
+    assert ("| torch | eager | 100 | 40000.0 | 40000.0 | 8000.0 | "
+            "1.50x (1.25-1.50) | 20.00x (17.50-25.00) | "
+            "40.00x (35.00-50.00) | 5.00x (4.50-5.50) |") in topk
+    assert ("| torch | eager | 10 | 3000.0 | 3000.0 | 1000.0 | "
+            "1.00x (1.00-1.25) | 1.50x (1.50-1.50) | 3.00x (3.00-3.00) | "
+            "1.00x (1.00-1.00) |") in topk
     table = bench_backends.table(rows)
     assert "| torch | eager | floor: 10 softmaxes fwd+bwd | 3000.00 " in table
+    assert "| torch | eager | select: top_k(10) fwd | 1000.00 " in table
     assert "| torch | eager | gumbel_topk(k=100, hard=True) | 40000.00 " in (
         table)
 
@@ -360,8 +394,10 @@ def test_bench_backends_topk_rows_against_their_floor(bench_backends):
 COMMON_ROWS = ("floor: softmax fwd+bwd", "draw: uniform", "floor + draw",
                "gumbel_softmax(hard=True)", "gumbel_softmax(hard=False)",
                "straight_through", "reinmax", "gumbel_rao(num_samples=10)",
-               "floor: 2 softmaxes fwd+bwd", "gumbel_topk(k=2, hard=True)",
-               "floor: 4 softmaxes fwd+bwd", "gumbel_topk(k=4, hard=True)")
+               "floor: 2 softmaxes fwd+bwd", "select: top_k(2) fwd",
+               "gumbel_topk(k=2, hard=True)",
+               "floor: 4 softmaxes fwd+bwd", "select: top_k(4) fwd",
+               "gumbel_topk(k=4, hard=True)")
 BACKEND_ROWS = {
     "tensorflow": {"tf.function": (), "xla": ()},
     "jax": {"jit": ("plain JAX ST Gumbel-Softmax (hard)",)},

@@ -103,6 +103,24 @@ def test_masked_classes_are_never_chosen_and_get_zero_gradient():
                     np.broadcast_to([3.0, 4.0, 6.0], (1000, 3)))
 
 
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_hard_sample_has_k_ones_where_perturbed_logits_tie(k):
+    """Logits of 1e9 swallow the noise in float32 (its spacing there is
+    64), so the k-th and (k+1)-th largest `logits + g` are equal: still
+    exactly k ones, among the tied classes, in every row (also in the
+    untied rows of the same batch)."""
+    x = np.zeros((300, 8), "float32")
+    x[:200, :5] = 1e9
+    x[200:] = random_logits((100, 8), seed=40)
+    y = as_float64(ops.gumbel_topk(x, k, 0.5, hard=True, seed=41))
+    np.testing.assert_array_equal(y.sum(axis=-1), k)
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert np.all(y[:200, 5:] == 0)
+    untied = as_float64(ops.gumbel_topk(x[200:], k, 0.5, hard=True,
+                                        seed=41))
+    np.testing.assert_array_equal(untied.sum(axis=-1), k)
+
+
 # --------------------------------------------------------------------------
 # The relaxation.
 # --------------------------------------------------------------------------

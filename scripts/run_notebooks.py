@@ -72,9 +72,11 @@ def gather(results_dir, output):
             records.append(json.load(f))
     text = ["# Results of the notebooks", "",
             "Written by `scripts/run_notebooks.py` from "
-            "`notebooks/results/*.json`; each table beside the paper's "
-            "numbers (Jang, Gu, Poole, ICLR 2017), which were obtained on "
-            "MNIST with far longer training.", ""]
+            "`notebooks/results/*.json`. The tables of the paper's "
+            "experiments stand beside its numbers (Jang, Gu, Poole, ICLR "
+            "2017), which were obtained on MNIST with far longer training; "
+            "notebook 4's experiment (Abid et al. 2019) has no column from "
+            "the paper.", ""]
     text += [paper.render(r) for r in records]
     with open(output, "w") as f:
         f.write("\n".join(text))

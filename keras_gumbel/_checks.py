@@ -387,7 +387,7 @@ def logits_tensor(logits, func):
     return x
 
 
-def logit_values(x, axis=None, allow_plus_inf=False):
+def logit_values(x, axis=None, allow_plus_inf=False, k=1):
     """Raises on NaN logits, and on `+inf` or all-masked rows, when eager.
 
     Inside a compiled function the values are not known when it is traced,
@@ -399,10 +399,16 @@ def logit_values(x, axis=None, allow_plus_inf=False):
         axis: the class axis for categorical logits (then a row must have a
             class that is not `-inf`), or None for binary logits.
         allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
+        k: the classes a row must have with a finite logit (a k-subset is
+            drawn; a `ValueError` naming `k` where a row has fewer). Read
+            back with the other checks: one read for all.
     """
     if not _backend.is_concrete(x):
         return
     ops = keras.ops
+    fewest = None
+    if k > 1:
+        fewest = ops.min(ops.sum(ops.cast(x > -np.inf, "int32"), axis=axis))
     if not _backend.is_tensorflow():
         # PyTorch runs every training step eagerly, so this check runs in
         # each: one reduction, and one value read back. A maximum is NaN
@@ -414,7 +420,10 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             ok = ops.logical_and(ok, top < np.inf)
         if axis is not None:
             ok = ops.logical_and(ok, top > -np.inf)
-        if bool(ops.convert_to_numpy(ops.all(ok))):
+        ok = ops.all(ok)
+        if fewest is not None:
+            ok = ops.logical_and(ok, fewest >= k)
+        if bool(ops.convert_to_numpy(ok)):
             return
     # Both checks in one read back from the device: "no NaN (and no +inf)"
     # is one comparison (NaN < inf is false), a row is all masked where its
@@ -424,7 +433,10 @@ def logit_values(x, axis=None, allow_plus_inf=False):
     rows_ok = (ops.all(ops.max(x, axis=axis) > -np.inf)
                if axis is not None and _backend.rank(x)
                else ops.convert_to_tensor(True))
-    values_ok, rows_ok = ops.convert_to_numpy(ops.stack([values_ok, rows_ok]))
+    counts_ok = (ops.convert_to_tensor(True) if fewest is None
+                 else fewest >= k)
+    values_ok, rows_ok, counts_ok = ops.convert_to_numpy(
+        ops.stack([values_ok, rows_ok, counts_ok]))
     if not values_ok and bool(ops.convert_to_numpy(ops.any(ops.isnan(x)))):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected finite "
@@ -441,6 +453,12 @@ def logit_values(x, axis=None, allow_plus_inf=False):
             "Invalid value received for argument `logits`. Expected at least "
             "one class per row with a finite logit. Received: logits with a "
             f"row whose classes along axis {axis} are all masked (-inf)")
+    if not counts_ok:
+        raise invalid(
+            "k", "a positive integer at most the number of classes with "
+            "a finite logit in every row (a row along axis "
+            f"{axis} has {int(ops.convert_to_numpy(fewest))}; -inf masks a "
+            "class, which is never chosen)", k)
 
 
 def classes_at_least(k, classes, along):
@@ -452,23 +470,16 @@ def classes_at_least(k, classes, along):
             f"{along} ({classes})", k)
 
 
-def subset_size(k, x, axis):
+def subset_size(k, x, axis, allow_plus_inf=False):
     """`k` as a positive int, at most the classes along `axis` of `x` when
-    that number is known; where `x`'s values can be read now, also at most
-    the classes with a finite logit in every row (a masked class is never
-    chosen, so a row with fewer has no k-subset to draw)."""
+    that number is known; and the logits' values checked as
+    `logit_values` checks them, where they can be read now, with every row
+    needing k classes with a finite logit (a masked class is never chosen,
+    so a row with fewer has no k-subset to draw), in one read."""
     k = positive_int(k, "k")
     classes_at_least(k, x.shape[axis] if _backend.rank(x) is not None
                      else None, f"axis {axis}")
-    if k > 1 and _backend.is_concrete(x):
-        finite = keras.ops.sum(
-            keras.ops.cast(x > -np.inf, "int32"), axis=axis)
-        fewest = int(keras.ops.convert_to_numpy(keras.ops.min(finite)))
-        if fewest < k:
-            raise invalid(
-                "k", "a positive integer at most the number of classes with "
-                f"a finite logit in every row (a row along axis {axis} has "
-                f"{fewest}; -inf masks a class, which is never chosen)", k)
+    logit_values(x, axis, allow_plus_inf, k)
     return k
 
 

@@ -572,7 +572,6 @@ def gumbel_topk(logits, k, temperature=1.0, hard=False, axis=-1, seed=None):
     x = _checks.logits_tensor(logits, "gumbel_topk")
     hard = _checks.boolean(hard, "hard")
     axis = _checks.axis(axis, _backend.rank(x))
-    _checks.logit_values(x, axis)
     k = _checks.subset_size(k, x, axis)
     perturbed, tau, dtype = _perturbed_logits(x, temperature, seed)
     y = _sigmoid_threshold(perturbed, tau, k, axis, hard)
@@ -1096,8 +1095,7 @@ def topk_mode(logits, k, axis=-1):
     broken as the backend's `top_k` breaks them)."""
     x = _checks.logits_tensor(logits, "topk_mode")
     axis = _checks.axis(axis, _backend.rank(x))
-    _checks.logit_values(x, axis, allow_plus_inf=True)
-    k = _checks.subset_size(k, x, axis)
+    k = _checks.subset_size(k, x, axis, allow_plus_inf=True)
     return _backend.top_k_hot(x, k, axis, _backend.dtype_name(x))
 
 
@@ -1108,7 +1106,6 @@ def tempered_topk(logits, k, temperature=1.0, axis=-1):
     `gumbel_topk`'s gradients."""
     x = _checks.logits_tensor(logits, "tempered_topk")
     axis = _checks.axis(axis, _backend.rank(x))
-    _checks.logit_values(x, axis)
     k = _checks.subset_size(k, x, axis)
     dtype = _backend.dtype_name(x)
     x = K.cast(x, _compute_dtype(dtype))

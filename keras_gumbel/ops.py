@@ -372,9 +372,9 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
     at mu repeated n times, n and mu matching the rest's sums of
     a = exp(x / tau) and a^2 (exact where the rest is equal; one pass over
     the logits' size). From there the row's own sum is k to rounding after
-    0 to 2 steps (each a pass), against 10 or more from the bracket. With
-    a temperature that varies along the classes, Newton starts from the
-    bracket's middle.
+    0 to 2 steps (each a pass), against 3 to 7 from the bracket's middle
+    (`benchmarks/topk_steps.py`), where Newton starts with a temperature
+    that varies along the classes.
 
     The gradient is that of the implicit function (the threshold moves so
     that the sum stays k): with w = y (1 - y) / tau and the upstream g,

@@ -353,6 +353,35 @@ def _newton_threshold(sums, spread, s, lo, hi, tol, in_log):
     return state[0], state[3]
 
 
+def _largest(p, k, axis):
+    """The k + 1 largest entries of `p` along `axis` (largest first), their
+    indices, their positions 1..k+1, and x_(k), x_(k+1) (size 1 along
+    `axis`). The two are picked by masked reductions, not slices: XLA on a
+    CPU turns a top_k whose values are sliced into a sort of every row
+    (920 ms against 35 at (64, 128, 1000), benchmarks/results.md)."""
+    top, index = _backend.top_k(p, k + 1, axis)
+    position = K.cumsum(K.ones_like(top), axis=axis)
+    kth = K.max(K.where(position == k, top, K.full_like(top, -np.inf)),
+                axis=axis, keepdims=True)
+    return top, index, position, kth, K.min(top, axis=axis, keepdims=True)
+
+
+def _k_hot(p, index, position, kth, after, k, axis):
+    """Exactly k ones along `axis`, at the k largest entries of `p`.
+
+    Where x_(k) > x_(k+1) in every row, the entries above x_(k+1) are the
+    top k: one comparison. Where some row has the two equal (a tie, rare
+    for noisy logits), the first k of the k + 1 indices, as the backend's
+    top_k breaks ties (a scatter of all k + 1 with weights 1, ..., 1, 0:
+    no slice either)."""
+    dtype = _backend.dtype_name(p)
+    return _backend.cond(
+        K.any(K.equal(after, kth)),
+        lambda: _backend.scatter_along(
+            index, K.cast(position <= k, dtype), p, axis, dtype),
+        lambda: K.cast(p > after, dtype))
+
+
 def _sigmoid_threshold(perturbed, tau, k, axis, hard):
     """The relaxed k-hot `sigmoid((perturbed - c) / tau)`, `c` per row such
     that it sums to k along `axis`, or (hard) the exact k-hot of the top k
@@ -397,24 +426,25 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
             return K.ones_like(p), grad
 
         return _all(perturbed, tau)
+    if hard and not (_backend.needs_grad(perturbed)
+                     or _backend.needs_grad(tau)):
+        # No gradient wanted (eager PyTorch without autograd, e.g.
+        # `predict`): the k-hot alone, no threshold to solve for.
+        _, index, position, kth, after = _largest(perturbed, k, axis)
+        return _k_hot(perturbed, index, position, kth, after, k, axis)
     tol = _THRESHOLD_TOLERANCE * float(np.finfo(dtype).eps) * k
 
     @_backend.custom_gradient
     def _fn(p, t):
-        # The k + 1 largest entries, largest first. x_(k) and x_(k+1) are
-        # picked by masked reductions, not slices: XLA on a CPU turns a
-        # top_k whose values are sliced into a sort of every row (920 ms
-        # against 35 at (64, 128, 1000), benchmarks/results.md).
-        top, index = _backend.top_k(p, k + 1, axis)
-        position = K.cumsum(K.ones_like(top), axis=axis)  # 1, ..., k + 1
-        kth = K.max(K.where(position == k, top, K.full_like(top, -np.inf)),
-                    axis=axis, keepdims=True)
+        top, index, position, kth, after = _largest(p, k, axis)
+        out = _k_hot(p, index, position, kth, after, k, axis) if hard \
+            else None
         # Relative to x_(k): the entries near the threshold and the
         # threshold itself are then small numbers, resolved finely (at
         # logits of 1e4, float32 holds c itself only to 1e-3).
         p = p - kth
         top = top - kth
-        after = K.min(top, axis=axis, keepdims=True)  # x_(k+1); x_(k) is 0
+        after = after - kth  # x_(k+1); x_(k) is now 0
         inv_t = 1.0 / t
         u = p * inv_t
         # Fewer than k + 1 finite entries: every finite one is chosen, the
@@ -480,18 +510,7 @@ def _sigmoid_threshold(perturbed, tau, k, axis, hard):
             c, y = _newton_threshold(whole, slope, start, lo, hi, tol,
                                      False)
             z = u - c * inv_t
-        if hard:
-            # Exactly k ones. Where x_(k) > x_(k+1), the entries above
-            # x_(k+1) are the top k: one comparison. Where some row has the
-            # two equal (a tie, rare for noisy logits), the first k of the
-            # k + 1 indices, as the backend's top_k breaks ties (a scatter
-            # of all k + 1 with weights 1, ..., 1, 0: again no slice).
-            out = _backend.cond(
-                K.any(K.equal(after, 0.0)),
-                lambda: _backend.scatter_along(
-                    index, K.cast(position <= k, dtype), p, axis, dtype),
-                lambda: K.cast(p > after, dtype))
-        else:
+        if not hard:
             out = y
 
         def grad(dy):

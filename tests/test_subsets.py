@@ -121,6 +121,20 @@ def test_hard_sample_has_k_ones_where_perturbed_logits_tie(k):
     np.testing.assert_array_equal(untied.sum(axis=-1), k)
 
 
+def test_hard_sample_is_the_same_with_and_without_a_gradient():
+    """Where no gradient is wanted (eager PyTorch without autograd, as in
+    `predict`), the hard sample skips the threshold: the same k-hot as
+    where a gradient is taken, for the same seed."""
+    x = random_logits((50, 12), seed=42).astype("float32")
+    for tau in (0.1, 2.0):
+        plain = ops.gumbel_topk(x, 3, tau, hard=True, seed=43)
+        traced, (grad,) = value_and_grads(
+            lambda v, t=tau: ops.gumbel_topk(v, 3, t, hard=True, seed=43),
+            x)
+        np.testing.assert_array_equal(as_float64(plain), as_float64(traced))
+        assert np.all(np.isfinite(as_float64(grad)))
+
+
 # --------------------------------------------------------------------------
 # The relaxation.
 # --------------------------------------------------------------------------

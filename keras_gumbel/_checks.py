@@ -400,18 +400,19 @@ def logit_values(x, axis=None, allow_plus_inf=False, k=1):
             class that is not `-inf`), or None for binary logits.
         allow_plus_inf: whether `+inf` is valid (binary logits: P(1) = 1).
         k: the classes a row must have with a finite logit (a k-subset is
-            drawn; a `ValueError` naming `k` where a row has fewer). Read
-            back with the other checks: one read for all.
+            drawn; a `ValueError` naming `k` where a row has fewer). Without
+            any `-inf` (the minimum says so, read back with the other
+            checks) every row has them all; only with masked classes are
+            they counted (a pass of its own, and a second read).
     """
     if not _backend.is_concrete(x):
         return
     ops = keras.ops
-    fewest = None
-    if k > 1:
-        fewest = ops.min(ops.sum(ops.cast(x > -np.inf, "int32"), axis=axis))
+    unmasked = ops.min(x) > -np.inf if k > 1 else None
     if not _backend.is_tensorflow():
         # PyTorch runs every training step eagerly, so this check runs in
-        # each: one reduction, and one value read back. A maximum is NaN
+        # each: one reduction (two for k > 1, the minimum over all), and
+        # one value read back. A maximum is NaN
         # where its row holds a NaN (JAX and PyTorch propagate NaN), +inf
         # where it holds +inf, -inf where the row is all masked.
         top = ops.max(x, axis=axis)
@@ -421,11 +422,11 @@ def logit_values(x, axis=None, allow_plus_inf=False, k=1):
         if axis is not None:
             ok = ops.logical_and(ok, top > -np.inf)
         ok = ops.all(ok)
-        if fewest is not None:
-            ok = ops.logical_and(ok, fewest >= k)
+        if unmasked is not None:
+            ok = ops.logical_and(ok, unmasked)
         if bool(ops.convert_to_numpy(ok)):
             return
-    # Both checks in one read back from the device: "no NaN (and no +inf)"
+    # The checks in one read back from the device: "no NaN (and no +inf)"
     # is one comparison (NaN < inf is false), a row is all masked where its
     # maximum is -inf. Which of NaN and +inf it was is sorted out on failure.
     values_ok = (ops.all(ops.logical_not(ops.isnan(x))) if allow_plus_inf
@@ -433,10 +434,10 @@ def logit_values(x, axis=None, allow_plus_inf=False, k=1):
     rows_ok = (ops.all(ops.max(x, axis=axis) > -np.inf)
                if axis is not None and _backend.rank(x)
                else ops.convert_to_tensor(True))
-    counts_ok = (ops.convert_to_tensor(True) if fewest is None
-                 else fewest >= k)
-    values_ok, rows_ok, counts_ok = ops.convert_to_numpy(
-        ops.stack([values_ok, rows_ok, counts_ok]))
+    if unmasked is None:
+        unmasked = ops.convert_to_tensor(True)
+    values_ok, rows_ok, unmasked = ops.convert_to_numpy(
+        ops.stack([values_ok, rows_ok, unmasked]))
     if not values_ok and bool(ops.convert_to_numpy(ops.any(ops.isnan(x)))):
         raise ValueError(
             "Invalid value received for argument `logits`. Expected finite "
@@ -453,12 +454,15 @@ def logit_values(x, axis=None, allow_plus_inf=False, k=1):
             "Invalid value received for argument `logits`. Expected at least "
             "one class per row with a finite logit. Received: logits with a "
             f"row whose classes along axis {axis} are all masked (-inf)")
-    if not counts_ok:
+    if unmasked:
+        return
+    fewest = int(ops.convert_to_numpy(
+        ops.min(ops.sum(ops.cast(x > -np.inf, "int32"), axis=axis))))
+    if fewest < k:
         raise invalid(
             "k", "a positive integer at most the number of classes with "
-            "a finite logit in every row (a row along axis "
-            f"{axis} has {int(ops.convert_to_numpy(fewest))}; -inf masks a "
-            "class, which is never chosen)", k)
+            f"a finite logit in every row (a row along axis {axis} has "
+            f"{fewest}; -inf masks a class, which is never chosen)", k)
 
 
 def classes_at_least(k, classes, along):

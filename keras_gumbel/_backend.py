@@ -148,8 +148,8 @@ def top_k(x, n, axis, sorted=True):
 def scatter_along(index, updates, like, axis, dtype):
     """Zeros of the shape of `like` and dtype `dtype`, with `updates` (the
     shape of `index`) at the positions `index` along the non-negative
-    `axis`: each row's indices distinct. Costs the indices' size beside the zeros, not
-    n times the tensor's (a sum of n one-hots would)."""
+    `axis`: each row's indices distinct. Costs the indices' size beside
+    the zeros, not n times the tensor's (a sum of n one-hots would)."""
     backend = name()
     if backend == "tensorflow":
         tf = _tf()

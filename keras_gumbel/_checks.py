@@ -412,9 +412,9 @@ def logit_values(x, axis=None, allow_plus_inf=False, k=1):
     if not _backend.is_tensorflow():
         # PyTorch runs every training step eagerly, so this check runs in
         # each: one reduction (two for k > 1, the minimum over all), and
-        # one value read back. A maximum is NaN
-        # where its row holds a NaN (JAX and PyTorch propagate NaN), +inf
-        # where it holds +inf, -inf where the row is all masked.
+        # one value read back. A maximum is NaN where its row holds a NaN
+        # (JAX and PyTorch propagate NaN), +inf where it holds +inf, -inf
+        # where the row is all masked.
         top = ops.max(x, axis=axis)
         ok = ops.logical_not(ops.isnan(top))
         if not allow_plus_inf:
